@@ -1,0 +1,2 @@
+"""Lamina: AWS Lambda you can run yourself."""
+__version__ = "0.1.0"

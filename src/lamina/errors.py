@@ -1,0 +1,151 @@
+"""One error hierarchy for all of Lamina.
+
+Each class knows the AWS error code and HTTP status it becomes at the edge, so the mapping lives
+here and nowhere else. The core raises these; `api/` only serialises them.
+"""
+
+from __future__ import annotations
+
+
+class LaminaError(Exception):
+    """Root of every error Lamina raises on purpose."""
+
+    code = "ServiceException"
+    status = 500
+    sender_fault = False  # AWS `Type`: "User" for client faults, "Service" otherwise
+
+    def __init__(self, message: str = "") -> None:
+        super().__init__(message)
+        self.message = message
+
+    def extra(self) -> dict[str, object]:
+        """Modeled members beyond the message (e.g. TooManyRequestsException.Reason)."""
+        return {}
+
+
+class ConfigError(LaminaError):
+    """Raised when settings are invalid; a start-up error, never sent on the wire."""
+
+
+class ClientError(LaminaError):
+    """Raised for anything the caller did wrong."""
+
+    status = 400
+    sender_fault = True
+
+
+class ValidationError(ClientError):
+    """Raised when a request does not satisfy the service model's constraints."""
+
+    code = "ValidationException"
+
+
+class InvalidParameterValue(ClientError):
+    """Raised when a parameter is out of range or malformed (Lambda's catch-all 400)."""
+
+    code = "InvalidParameterValueException"
+
+
+class InvalidRequestContent(ClientError):
+    """Raised when a request body is not the JSON it must be."""
+
+    code = "InvalidRequestContentException"
+
+
+class UnsupportedMediaType(ClientError):
+    """Raised when a request body has a content type the operation cannot take."""
+
+    code = "UnsupportedMediaTypeException"
+    status = 415
+
+
+class RequestTooLarge(ClientError):
+    """Raised when a request body exceeds the operation's size limit."""
+
+    code = "RequestEntityTooLargeException"
+    status = 413
+
+
+class ResourceNotFound(ClientError):
+    """Raised when the named function, version or resource does not exist."""
+
+    code = "ResourceNotFoundException"
+    status = 404
+
+
+class ResourceConflict(ClientError):
+    """Raised when the resource already exists or is being changed."""
+
+    code = "ResourceConflictException"
+    status = 409
+
+
+class PreconditionFailed(ClientError):
+    """Raised when a RevisionId or CodeSha256 precondition does not hold."""
+
+    code = "PreconditionFailedException"
+    status = 412
+
+
+class CodeStorageExceeded(ClientError):
+    """Raised when the account's total code storage would exceed its quota."""
+
+    code = "CodeStorageExceededException"
+
+
+class TooManyRequests(ClientError):
+    """Raised when a concurrency or rate limit throttles the call."""
+
+    code = "TooManyRequestsException"
+    status = 429
+
+    def __init__(self, message: str = "Rate Exceeded.", reason: str = "ConcurrentInvocationLimitExceeded"):
+        super().__init__(message)
+        self.reason = reason
+
+    def extra(self) -> dict[str, object]:
+        return {"Reason": self.reason}
+
+
+class UnknownOperation(ClientError):
+    """Raised when no operation of any service matches the request."""
+
+    code = "UnknownOperationException"
+    status = 404
+
+
+class SerializationError(ClientError):
+    """Raised when a request cannot be parsed as its protocol requires."""
+
+    code = "SerializationException"
+
+
+class AuthError(ClientError):
+    """Raised when a request's credentials are missing or wrong."""
+
+    status = 403
+
+
+class MissingAuthentication(AuthError):
+    """Raised when credentials are configured and the request is not signed."""
+
+    code = "MissingAuthenticationTokenException"
+
+
+class UnrecognizedClient(AuthError):
+    """Raised when the access key id is not one Lamina knows."""
+
+    code = "UnrecognizedClientException"
+
+
+class InvalidSignature(AuthError):
+    """Raised when a SigV4 signature does not match the request."""
+
+    code = "InvalidSignatureException"
+
+
+class ServiceError(LaminaError):
+    """Raised when Lamina itself failed; the caller may retry."""
+
+    code = "ServiceException"
+    status = 500

@@ -1,0 +1,1 @@
+"""Typed records shared by the core: functions, code packages, invocations."""

@@ -1,0 +1,1 @@
+"""Durable state behind small interfaces; `sqlite/` is the embedded implementation."""
