@@ -14,7 +14,8 @@ from concurrent.futures import Future
 from dataclasses import dataclass
 from typing import Protocol
 
-from lamina.model.function import FunctionRecord
+from lamina.errors import InvalidParameterValue, PreconditionFailed, ResourceConflict, ResourceNotFound
+from lamina.model.function import LATEST, FunctionRecord
 from lamina.model.invocation import InvocationRecord
 
 
@@ -41,6 +42,30 @@ class CostRow:
     requests: int
     billed_ms: int
     gb_seconds: float
+
+
+# --- errors every implementation raises, worded as AWS words them ----------------------------
+
+
+def function_exists(name: str) -> ResourceConflict:
+    return ResourceConflict(f"Function already exist: {name}")
+
+
+def function_not_found(name: str) -> ResourceNotFound:
+    return ResourceNotFound(f"Function not found: {name}")
+
+
+def revision_mismatch() -> PreconditionFailed:
+    return PreconditionFailed(
+        "The Revision Id provided does not match the latest Revision Id. "
+        "Call the GetFunction/GetAlias API to retrieve the latest Revision Id"
+    )
+
+
+def check_latest(record: FunctionRecord) -> None:
+    """A FunctionRecord holds its function's $LATEST config; published versions come later."""
+    if record.config.version != LATEST:
+        raise InvalidParameterValue(f"a function record holds the {LATEST} config, not version {record.config.version}")
 
 
 class FunctionStore(Protocol):
@@ -84,16 +109,34 @@ class LogStore(Protocol):
         after_id: int = 0,
         limit: int = 10_000,
     ) -> list[tuple[int, str, LogEvent]]:
-        """(event id, stream name, event) in (timestamp, id) order; `after_id` pages forward."""
+        """(event id, stream name, event) in (timestamp, id) order; `after_id` pages forward.
+
+        All streams of the group when `stream` is None; `start_ms` is inclusive, `end_ms`
+        exclusive (GetLogEvents' rule). Paging is by id, which is commit order: a page holds the
+        `limit` first-committed matching events with an id above `after_id`, sorted by
+        (timestamp, id); continue from the page's highest id. So every event comes exactly once
+        over the pages, and a follower polling from the highest id it has seen misses nothing
+        committed later. Across pages, timestamp order holds as far as events were committed in
+        timestamp order (always, within a stream that one environment writes). Ids are never
+        reused. An event gets its ingestion time when committed unless it carries one."""
+
+    def tail_log_events(self, group: str, limit: int = 200) -> list[tuple[int, str, LogEvent]]:
+        """The group's `limit` last-committed events, in (timestamp, id) order."""
+
+    def last_log_event_id(self) -> int:
+        """The highest event id assigned so far in any group (0 if none): a cursor for "from now on"."""
 
     def list_log_streams(self, group: str) -> list[LogStreamInfo]:
-        """Streams of a group, most recent event first."""
+        """Streams of a group, most recent event first; streams without events last, ties by name."""
 
     def delete_log_group(self, group: str) -> bool: ...
 
 
 class CodeStore(Protocol):
     """Code packages, content-addressed by the hex SHA-256 of the zip."""
+
+    def validate_zip(self, data: bytes, operation: str = "CreateFunction"):  # -> store.code.CodeDigest
+        """Read every entry and check the limits; raises with Lambda's messages. Stores nothing."""
 
     def put_zip(self, data: bytes) -> str:
         """Store a zip durably; returns its hex SHA-256. Idempotent."""
@@ -102,7 +145,10 @@ class CodeStore(Protocol):
 
     def unpacked(self, sha256_hex: str): ...  # -> pathlib.Path of the unpacked, read-only tree
 
-    def delete_unreferenced(self, referenced: set[str]) -> int: ...
+    def delete_unreferenced(self, referenced: set[str]) -> int:
+        """Remove packages whose hex SHA-256 is not in `referenced`; returns how many. An
+        implementation may keep packages put recently (an upload whose function record is not
+        written yet must not be collected)."""
 
 
 class Store(FunctionStore, InvocationStore, LogStore, Protocol):

@@ -1,0 +1,1 @@
+"""Sample functions shipped with Lamina (used by `lamina up --demo`)."""

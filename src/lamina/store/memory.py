@@ -1,0 +1,192 @@
+"""MemoryStore: the in-memory twin of SqliteStore, for unit tests of the layers above.
+
+Same contract, same ordering, same errors (tests/unit/store runs one suite against both); no
+durability. Records are frozen, so they are kept as given. One lock serialises everything, and
+`_nowait` writes are applied before they return, so their futures are already done.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import threading
+import time
+from collections.abc import Sequence
+from concurrent.futures import Future
+from dataclasses import dataclass, field
+
+from lamina.model.function import FunctionRecord
+from lamina.model.invocation import InvocationRecord
+from lamina.store.base import (
+    CostRow,
+    LogEvent,
+    LogStreamInfo,
+    check_latest,
+    function_exists,
+    function_not_found,
+    revision_mismatch,
+)
+
+
+@dataclass
+class _Group:
+    created_ms: int
+    streams: dict[str, LogStreamInfo] = field(default_factory=dict)
+    events: list[tuple[int, str, LogEvent]] = field(default_factory=list)  # in id order
+
+
+class MemoryStore:
+    """Implements `lamina.store.base.Store`."""
+
+    def __init__(self) -> None:
+        self._lock = threading.RLock()
+        self._functions: dict[str, FunctionRecord] = {}
+        self._invocations: list[InvocationRecord] = []  # in insertion order
+        self._groups: dict[str, _Group] = {}
+        self._event_ids = 0  # like AUTOINCREMENT: never reused
+
+    # --- FunctionStore -----------------------------------------------------------------------
+
+    def create_function(self, record: FunctionRecord) -> None:
+        check_latest(record)
+        with self._lock:
+            if record.config.name in self._functions:
+                raise function_exists(record.config.name)
+            self._functions[record.config.name] = record
+
+    def update_function(self, record: FunctionRecord, expected_revision: str | None = None) -> None:
+        check_latest(record)
+        name = record.config.name
+        with self._lock:
+            current = self._functions.get(name)
+            if current is None:
+                raise function_not_found(name)
+            if expected_revision is not None and current.config.revision_id != expected_revision:
+                raise revision_mismatch()
+            self._functions[name] = record
+
+    def get_function(self, name: str) -> FunctionRecord | None:
+        with self._lock:
+            return self._functions.get(name)
+
+    def delete_function(self, name: str) -> bool:
+        with self._lock:
+            return self._functions.pop(name, None) is not None
+
+    def list_functions(self, after: str | None = None, limit: int = 50) -> list[FunctionRecord]:
+        with self._lock:
+            names = sorted(n for n in self._functions if n > (after or ""))[: max(0, limit)]
+            return [self._functions[n] for n in names]
+
+    # --- InvocationStore ---------------------------------------------------------------------
+
+    def record_invocation_nowait(self, record: InvocationRecord) -> Future[None]:
+        with self._lock:
+            self._invocations.append(record)
+        return _done()
+
+    def list_invocations(
+        self, function: str | None = None, since: float | None = None, limit: int = 100
+    ) -> list[InvocationRecord]:
+        with self._lock:
+            rows = list(enumerate(self._filter(function, since)))
+        rows.sort(key=lambda pair: (pair[1].start, pair[0]), reverse=True)
+        return [record for _, record in rows[: max(0, limit)]]
+
+    def cost_by_function(self, since: float | None = None) -> list[CostRow]:
+        totals: dict[str, list[int]] = {}
+        with self._lock:
+            for r in self._filter(None, since):
+                t = totals.setdefault(r.function, [0, 0, 0])
+                t[0] += 1
+                t[1] += r.billed_ms
+                t[2] += r.memory_size * r.billed_ms
+        return [CostRow(fn, n, billed, mb_ms / 1_024_000) for fn, (n, billed, mb_ms) in sorted(totals.items())]
+
+    def _filter(self, function: str | None, since: float | None) -> list[InvocationRecord]:
+        return [
+            r
+            for r in self._invocations
+            if (function is None or r.function == function) and (since is None or r.start >= since)
+        ]
+
+    # --- LogStore ----------------------------------------------------------------------------
+
+    def append_logs_nowait(self, group: str, stream: str, events: Sequence[LogEvent]) -> Future[None]:
+        now = int(time.time() * 1000)
+        with self._lock:
+            g = self._groups.setdefault(group, _Group(created_ms=now))
+            info = g.streams.setdefault(stream, LogStreamInfo(group, stream, now, None, None, 0))
+            for event in events:
+                if not event.ingestion_ms:
+                    event = dataclasses.replace(event, ingestion_ms=now)
+                self._event_ids += 1
+                g.events.append((self._event_ids, stream, event))
+            if events:
+                stamps = [e.timestamp_ms for e in events]
+                if info.first_event_ms is not None:
+                    stamps += [info.first_event_ms, info.last_event_ms]  # type: ignore[list-item]
+                g.streams[stream] = dataclasses.replace(
+                    info,
+                    first_event_ms=min(stamps),
+                    last_event_ms=max(stamps),
+                    stored_bytes=info.stored_bytes + sum(len(e.message.encode()) for e in events),
+                )
+        return _done()
+
+    def get_log_events(
+        self,
+        group: str,
+        stream: str | None = None,
+        start_ms: int | None = None,
+        end_ms: int | None = None,
+        after_id: int = 0,
+        limit: int = 10_000,
+    ) -> list[tuple[int, str, LogEvent]]:
+        with self._lock:
+            g = self._groups.get(group)
+            rows = [
+                row
+                for row in (g.events if g else [])
+                if row[0] > after_id
+                and (stream is None or row[1] == stream)
+                and (start_ms is None or row[2].timestamp_ms >= start_ms)
+                and (end_ms is None or row[2].timestamp_ms < end_ms)
+            ]
+        return _by_time(rows[: max(0, limit)])
+
+    def tail_log_events(self, group: str, limit: int = 200) -> list[tuple[int, str, LogEvent]]:
+        with self._lock:
+            g = self._groups.get(group)
+            rows = g.events[len(g.events) - max(0, limit) :] if g else []
+        return _by_time(rows)
+
+    def last_log_event_id(self) -> int:
+        with self._lock:
+            return self._event_ids
+
+    def list_log_streams(self, group: str) -> list[LogStreamInfo]:
+        with self._lock:
+            g = self._groups.get(group)
+            infos = list(g.streams.values()) if g else []
+        # Most recent event first; streams without events last; then by name.
+        infos.sort(key=lambda i: i.name)
+        infos.sort(key=lambda i: (i.last_event_ms is None, -(i.last_event_ms or 0)))
+        return infos
+
+    def delete_log_group(self, group: str) -> bool:
+        with self._lock:
+            g = self._groups.pop(group, None)
+            return g is not None
+
+    def close(self) -> None:
+        pass
+
+
+def _by_time(rows: list[tuple[int, str, LogEvent]]) -> list[tuple[int, str, LogEvent]]:
+    return sorted(rows, key=lambda row: (row[2].timestamp_ms, row[0]))
+
+
+def _done() -> Future[None]:
+    future: Future[None] = Future()
+    future.set_result(None)
+    return future

@@ -1,0 +1,117 @@
+"""The LogStore contract, against SqliteStore and MemoryStore alike."""
+
+from __future__ import annotations
+
+import time
+
+from lamina.store.base import LogEvent
+
+GROUP = "/aws/lambda/fn"
+
+
+def append(store, stream, *events, group=GROUP):
+    store.append_logs_nowait(group, stream, [LogEvent(ts, msg) for ts, msg in events]).result(timeout=10)
+
+
+def messages(rows):
+    return [event.message for _, _, event in rows]
+
+
+def test_append_creates_group_and_stream_and_stamps_ingestion(store):
+    before = int(time.time() * 1000)
+    append(store, "s1", (1000, "START"), (1001, "hello"))
+    store.append_logs_nowait(GROUP, "s1", [LogEvent(1002, "kept", ingestion_ms=7)]).result(timeout=10)
+    rows = store.get_log_events(GROUP, "s1")
+    assert [(stream, e.timestamp_ms, e.message) for _, stream, e in rows] == [
+        ("s1", 1000, "START"),
+        ("s1", 1001, "hello"),
+        ("s1", 1002, "kept"),
+    ]
+    assert all(e.ingestion_ms >= before for _, _, e in rows[:2])
+    assert rows[2][2].ingestion_ms == 7
+    ids = [i for i, _, _ in rows]
+    assert ids == sorted(ids) and len(set(ids)) == 3
+
+
+def test_empty_append_creates_the_stream(store):
+    store.append_logs_nowait(GROUP, "empty", []).result(timeout=10)
+    (info,) = store.list_log_streams(GROUP)
+    assert (info.name, info.first_event_ms, info.last_event_ms, info.stored_bytes) == ("empty", None, None, 0)
+    assert store.get_log_events(GROUP) == []
+
+
+def test_unknown_group_or_stream_is_empty(store):
+    append(store, "s1", (1, "x"))
+    assert store.get_log_events("/aws/lambda/other") == []
+    assert store.get_log_events(GROUP, "nope") == []
+    assert store.list_log_streams("/aws/lambda/other") == []
+    assert store.tail_log_events("/aws/lambda/other") == []
+
+
+def test_filters_by_stream_and_time_window(store):
+    append(store, "s1", (100, "a"), (200, "b"), (300, "c"))
+    append(store, "s2", (150, "x"), (250, "y"))
+    append(store, "s1", (10, "a"), group="/other/group")
+    assert messages(store.get_log_events(GROUP)) == ["a", "x", "b", "y", "c"]  # (timestamp, id) order
+    assert messages(store.get_log_events(GROUP, "s2")) == ["x", "y"]
+    assert messages(store.get_log_events(GROUP, start_ms=150, end_ms=250)) == ["x", "b"]  # end exclusive
+    assert messages(store.get_log_events(GROUP, "s1", start_ms=200)) == ["b", "c"]
+
+
+def test_pages_by_id_exactly_once_even_out_of_timestamp_order(store):
+    # Two environments commit batches whose timestamps interleave.
+    append(store, "env-a", (100, "a1"), (400, "a2"))
+    append(store, "env-b", (200, "b1"), (300, "b2"))
+    append(store, "env-a", (500, "a3"))
+    append(store, "env-b", (50, "late"))  # committed last, stamped first
+    seen, after = [], 0
+    while page := store.get_log_events(GROUP, limit=2, after_id=after):
+        assert [e.timestamp_ms for _, _, e in page] == sorted(e.timestamp_ms for _, _, e in page)
+        seen += messages(page)
+        after = max(i for i, _, _ in page)  # the highest id is the cursor
+    assert sorted(seen) == sorted(["a1", "a2", "b1", "b2", "a3", "late"]) and len(seen) == 6
+    assert seen[:2] == ["a1", "a2"]  # the first two committed, in timestamp order
+
+
+def test_follow_from_the_last_id(store):
+    append(store, "s1", (1, "old"))
+    cursor = store.last_log_event_id()
+    assert cursor > 0
+    append(store, "s1", (2, "new"), group="/aws/lambda/other")
+    assert store.get_log_events(GROUP, after_id=cursor) == []
+    append(store, "s2", (0, "new-but-early"))
+    assert messages(store.get_log_events(GROUP, after_id=cursor)) == ["new-but-early"]
+    assert store.last_log_event_id() == cursor + 2
+
+
+def test_tail_returns_the_last_committed_in_time_order(store):
+    append(store, "s1", *[(ts, f"m{ts}") for ts in range(10)])
+    append(store, "s2", (3, "late"))
+    assert messages(store.tail_log_events(GROUP, limit=3)) == ["late", "m8", "m9"]
+    assert len(store.tail_log_events(GROUP, limit=100)) == 11
+    assert store.tail_log_events(GROUP, limit=0) == []
+
+
+def test_list_streams_most_recent_event_first(store):
+    append(store, "old", (100, "x"))
+    append(store, "new", (300, "y"))
+    store.append_logs_nowait(GROUP, "quiet", []).result(timeout=10)
+    append(store, "mid", (200, "z"), (150, "zz"))
+    append(store, "also-old", (100, "ü"))  # ties by name
+    infos = store.list_log_streams(GROUP)
+    assert [i.name for i in infos] == ["new", "mid", "also-old", "old", "quiet"]
+    mid = infos[1]
+    assert (mid.group, mid.first_event_ms, mid.last_event_ms, mid.stored_bytes) == (GROUP, 150, 200, 3)
+    assert infos[2].stored_bytes == 2  # bytes of UTF-8, not characters
+    assert all(i.created_ms > 0 for i in infos)
+
+
+def test_delete_log_group_keeps_ids_unique(store):
+    append(store, "s1", (1, "a"), (2, "b"))
+    last = store.last_log_event_id()
+    assert store.delete_log_group(GROUP) is True
+    assert store.delete_log_group(GROUP) is False
+    assert store.get_log_events(GROUP) == [] and store.list_log_streams(GROUP) == []
+    append(store, "s1", (3, "c"))
+    ((new_id, _, _),) = store.get_log_events(GROUP)
+    assert new_id > last  # a cursor from before the delete never matches a new event
