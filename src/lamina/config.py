@@ -184,4 +184,3 @@ def _convert(name: str, raw: str, f: dataclasses.Field) -> object:  # type: igno
         return raw
     except ValueError as exc:
         raise ConfigError(f"LAMINA_{name.upper()}={raw!r}: {exc}") from None
-

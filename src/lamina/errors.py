@@ -144,6 +144,23 @@ class InvalidSignature(AuthError):
     code = "InvalidSignatureException"
 
 
+class IncompleteSignature(AuthError):
+    """Raised when an Authorization header or presigned query is present but malformed."""
+
+    code = "IncompleteSignatureException"
+
+
+class NotImplementedOperation(LaminaError):
+    """Raised when a request names a modeled AWS operation (or service) Lamina does not serve yet.
+
+    501 `NotImplemented` is the code and status AWS itself uses for unimplemented functionality
+    (S3); botocore does not retry a 501.
+    """
+
+    code = "NotImplemented"
+    status = 501
+
+
 class ServiceError(LaminaError):
     """Raised when Lamina itself failed; the caller may retry."""
 

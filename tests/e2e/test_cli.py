@@ -28,7 +28,7 @@ def test_aws_cli_create_invoke_list_delete(server, tmp_path):
                          "--role", ROLE, "--handler", "app.handler", "--zip-file", f"fileb://{package}")  # fmt: skip
     assert json.loads(out.stdout)["FunctionName"] == "cli-fn"
     result_file = tmp_path / "out.json"
-    out = server.aws_cli("lambda", "invoke", "--function-name", "cli-fn", "--cli-binary-format", "raw-in-base64-out",
+    out = server.aws_cli("lambda", "invoke", "--function-name", "cli-fn",
                          "--payload", '{"a": 1}', "--log-type", "Tail", str(result_file))  # fmt: skip
     meta = json.loads(out.stdout)
     assert meta["StatusCode"] == 200 and meta["ExecutedVersion"] == "$LATEST" and meta["LogResult"]

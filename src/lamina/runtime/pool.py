@@ -1,0 +1,325 @@
+"""The warm pool: environments per key, forked from zygotes, reused while warm.
+
+- A lease takes the most recently used idle environment of `spec.key` (LIFO keeps few
+  environments hot), or forks a new one. N concurrent leases get N environments; the pool
+  enforces no concurrency limit (the invoke layer does).
+- Zygotes are started lazily, one per (interpreter, preload set), and restarted if they die.
+  A function that bundles a package the zygote preloaded (say its own `boto3/`) gets the
+  interpreter's zygote without preloads: its own copy must win (DESIGN.md, Runtime).
+- Idle environments are reaped after Settings.keep_alive_seconds; `retire(prefix)` drops the
+  environments of changed or deleted versions; `close()` kills everything it ever started.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import time
+from pathlib import Path
+from types import TracebackType
+
+from lamina.config import Settings
+from lamina.errors import ServiceError
+from lamina.runtime.base import EnvironmentSpec, EnvironmentState
+from lamina.runtime.environment import LaunchPlan, ProcessEnvironment
+from lamina.runtime.limits import Limits
+from lamina.runtime.packages import RuntimePackages
+from lamina.runtime.sandbox import Sandbox
+from lamina.runtime.zygote import BOOTSTRAP, Zygote, ZygoteDied
+
+log = logging.getLogger("lamina.runtime")
+
+INIT_TIMEOUT_S = 10.0  # AWS's init phase limit for on-demand functions
+
+
+class _Lease:
+    __slots__ = ("env", "pool", "spec")
+
+    def __init__(self, pool: ProcessPool, spec: EnvironmentSpec) -> None:
+        self.pool = pool
+        self.spec = spec
+        self.env: ProcessEnvironment | None = None
+
+    async def __aenter__(self) -> ProcessEnvironment:
+        self.env = await self.pool._acquire(self.spec)
+        return self.env
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        if self.env is not None:
+            self.pool._release(self.env)
+
+
+class ProcessPool:
+    """The Pool (runtime/base.py) of real processes.
+
+    `packages_dir` holds the runtime packages (boto3 for every Python; default
+    `<data_dir>/runtime/packages`); `scratch_dir` is where per-environment TMPDIRs go (default:
+    the system temp dir); `max_processes` is pids.max / RLIMIT_NPROC per environment;
+    `drop_privileges` None = run environments under their own uid when root and paths allow.
+    """
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        packages_dir: Path | None = None,
+        scratch_dir: Path | None = None,
+        max_processes: int = 1024,
+        drop_privileges: bool | None = None,
+        init_timeout_s: float = INIT_TIMEOUT_S,
+        bootstrap: Path = BOOTSTRAP,
+    ) -> None:
+        self.settings = settings
+        self.keep_alive_s = settings.keep_alive_seconds
+        self.max_processes = max_processes
+        self.init_timeout_s = init_timeout_s
+        self._bootstrap = bootstrap
+        self._packages = RuntimePackages(packages_dir or Path(settings.data_dir) / "runtime" / "packages")
+        self._scratch_dir = scratch_dir
+        self._drop_privileges = drop_privileges
+        self._limits: Limits | None = None
+        self._sandbox: Sandbox | None = None
+        self._zygotes: dict[tuple[str, tuple[str, ...]], Zygote] = {}
+        self._zygote_starts: dict[tuple[str, tuple[str, ...]], asyncio.Task[Zygote]] = {}
+        self._plans: dict[tuple[str, ...], LaunchPlan] = {}
+        self._idle: dict[tuple[str, ...], list[ProcessEnvironment]] = {}
+        self._envs: set[ProcessEnvironment] = set()
+        self._reaper: asyncio.Task[None] | None = None
+        self._closed = False
+        self._cold_starts = 0
+        self._warm_starts = 0
+
+    # The Pool contract -------------------------------------------------------------------------
+
+    def lease(self, spec: EnvironmentSpec) -> _Lease:
+        return _Lease(self, spec)
+
+    def retire(self, key_prefix: tuple[str, ...]) -> None:
+        n = len(key_prefix)
+        for env in self._envs:
+            if env.spec.key[:n] == key_prefix:
+                env.retired = True  # busy ones die when their lease ends
+        for key in [k for k in self._idle if k[:n] == key_prefix]:
+            for env in self._idle.pop(key):
+                env.kill()
+        for key in [k for k in self._plans if k[:n] == key_prefix]:
+            del self._plans[key]
+
+    def stats(self) -> dict[str, int]:
+        counts = {state: 0 for state in EnvironmentState}
+        for env in self._envs:
+            counts[env.state] += 1
+        idle = sum(1 for stack in self._idle.values() for env in stack if env.state is EnvironmentState.IDLE)
+        live = len(self._envs) - counts[EnvironmentState.DEAD]
+        return {
+            "environments": live,
+            "idle": idle,
+            "busy": live - idle - counts[EnvironmentState.STARTING],
+            "starting": counts[EnvironmentState.STARTING],
+            "zygotes": sum(1 for z in self._zygotes.values() if z.alive),
+            "cold_starts": self._cold_starts,
+            "warm_starts": self._warm_starts,
+        }
+
+    async def close(self) -> None:
+        """Kill every environment and zygote; afterwards no process of this pool is left."""
+        self._closed = True
+        if self._reaper is not None:
+            self._reaper.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._reaper
+        for task in list(self._zygote_starts.values()):
+            with contextlib.suppress(Exception):
+                await task
+        await asyncio.gather(*(env.stop() for env in list(self._envs)), return_exceptions=True)
+        await asyncio.gather(*(z.stop() for z in self._zygotes.values()), return_exceptions=True)
+        self._envs.clear()
+        self._idle.clear()
+        if self._limits is not None:
+            self._limits.close()
+        if self._sandbox is not None:
+            self._sandbox.close()
+
+    # Beyond the contract ---------------------------------------------------------------------
+
+    async def prestart(self, interpreter: str, preload: tuple[str, ...] = ()) -> None:
+        """Start a zygote ahead of the first invocation (server start-up)."""
+        await self._zygote(interpreter, preload)
+
+    def reap_idle(self) -> None:
+        """Stop environments idle for longer than the keep-alive; forget finished ones."""
+        cutoff = time.monotonic() - self.keep_alive_s
+        for key, stack in list(self._idle.items()):
+            keep = []
+            for env in stack:
+                if env.state is not EnvironmentState.IDLE:
+                    continue
+                if env.idle_since < cutoff:
+                    env.kill()
+                else:
+                    keep.append(env)
+            if keep:
+                self._idle[key] = keep
+            else:
+                del self._idle[key]
+        self._envs = {env for env in self._envs if not env.released}
+
+    # Leasing -----------------------------------------------------------------------------------
+
+    async def _acquire(self, spec: EnvironmentSpec) -> ProcessEnvironment:
+        if self._closed:
+            raise ServiceError("the environment pool is closed")
+        stack = self._idle.get(spec.key)
+        while stack:
+            env = stack.pop()
+            if env.state is EnvironmentState.IDLE and not env.retired:
+                self._warm_starts += 1
+                return env
+        self._start_reaper()
+        for attempt in (1, 2):
+            plan = await self._plan(spec)
+            env = ProcessEnvironment(plan, self._get_limits(), self._get_sandbox())
+            self._envs.add(env)
+            try:
+                await env.start()
+            except ZygoteDied:
+                if attempt == 2:
+                    raise
+                log.warning("zygote for %s died during a spawn; restarting it", spec.interpreter)
+                continue
+            self._cold_starts += 1
+            return env
+        raise AssertionError("unreachable")
+
+    def _release(self, env: ProcessEnvironment) -> None:
+        if env.state is EnvironmentState.DEAD:
+            return
+        if self._closed or env.retired or env.state is not EnvironmentState.IDLE:
+            env.kill()
+            return
+        env.idle_since = time.monotonic()
+        self._idle.setdefault(env.spec.key, []).append(env)
+
+    def _start_reaper(self) -> None:
+        if self._reaper is None or self._reaper.done():
+            self._reaper = asyncio.get_running_loop().create_task(self._reap_forever())
+
+    async def _reap_forever(self) -> None:
+        interval = min(max(self.keep_alive_s / 4, 0.05), 30.0)
+        while True:
+            await asyncio.sleep(interval)
+            self.reap_idle()
+
+    # Plans and zygotes -------------------------------------------------------------------------
+
+    async def _plan(self, spec: EnvironmentSpec) -> LaunchPlan:
+        plan = self._plans.get(spec.key)
+        if plan is not None and plan.zygote.alive and plan.spec == spec:
+            return plan
+        zygote = await self._zygote(spec.interpreter, tuple(spec.preload))
+        assert zygote.info is not None
+        if zygote.info.modules and _shadowed(spec, zygote.info.modules):
+            zygote = await self._zygote(spec.interpreter, ())
+            assert zygote.info is not None
+        info = zygote.info
+        path = (str(spec.code_dir), *map(str, spec.layer_paths), *zygote.extra_path, *info.stdlib)
+        plan = LaunchPlan(
+            spec=spec,
+            zygote=zygote,
+            env=self._environment_variables(spec, info.executable),
+            path=path,
+            drop_privileges=self._get_sandbox().can_drop(path),
+            interpreter_note=interpreter_note(spec.runtime, spec.interpreter, info.version),
+            response_limit=self.settings.response_payload_limit,
+            output_cap=self.settings.max_log_bytes_per_invoke,
+            init_timeout_s=self.init_timeout_s + spec.timeout_s,
+            max_processes=self.max_processes,
+        )
+        self._plans[spec.key] = plan
+        return plan
+
+    def _environment_variables(self, spec: EnvironmentSpec, executable: str) -> dict[str, str]:
+        """What the sandbox sees: runtime defaults, then the invoke layer's variables (reserved
+        + the user's), then what only the runtime knows. The per-environment ones
+        (AWS_LAMBDA_LOG_STREAM_NAME, TMPDIR, HOME) are added by the environment."""
+        python_bin = os.path.dirname(os.path.realpath(executable))
+        env = {
+            "PATH": f"{python_bin}:/usr/local/bin:/usr/bin/:/bin:/opt/bin",
+            "LANG": "en_US.UTF-8",
+            "TZ": ":UTC",
+            "_HANDLER": spec.handler,
+            "AWS_LAMBDA_FUNCTION_NAME": spec.function_name,
+            "AWS_LAMBDA_FUNCTION_VERSION": spec.version,
+            "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(spec.memory_mb),
+            "AWS_LAMBDA_LOG_GROUP_NAME": f"/aws/lambda/{spec.function_name}",
+            "AWS_LAMBDA_INITIALIZATION_TYPE": "on-demand",
+        }
+        if spec.runtime.startswith("python"):
+            env["AWS_EXECUTION_ENV"] = f"AWS_Lambda_{spec.runtime}"
+        env.update(spec.env_vars)
+        env["LAMBDA_TASK_ROOT"] = str(spec.code_dir)
+        env["LAMBDA_RUNTIME_DIR"] = str(self._bootstrap.parent)
+        return env
+
+    async def _zygote(self, interpreter: str, preload: tuple[str, ...]) -> Zygote:
+        key = (interpreter, preload)
+        zygote = self._zygotes.get(key)
+        if zygote is not None and zygote.alive:
+            return zygote
+        task = self._zygote_starts.get(key)
+        if task is None:
+            task = asyncio.get_running_loop().create_task(self._start_zygote(interpreter, preload))
+            self._zygote_starts[key] = task
+            task.add_done_callback(lambda _: self._zygote_starts.pop(key, None))
+        return await asyncio.shield(task)
+
+    async def _start_zygote(self, interpreter: str, preload: tuple[str, ...]) -> Zygote:
+        try:
+            packages = await asyncio.to_thread(self._packages.path_for, interpreter)
+        except Exception as exc:  # OSError, CalledProcessError, TimeoutExpired
+            raise ZygoteDied(f"cannot use interpreter {interpreter}: {exc}") from exc
+        zygote = Zygote(interpreter, preload, (str(packages),) if packages else (), self._bootstrap)
+        await zygote.start()
+        if self._closed:
+            await zygote.stop()
+            raise ServiceError("the environment pool is closed")
+        self._zygotes[(interpreter, preload)] = zygote
+        return zygote
+
+    def _get_limits(self) -> Limits:
+        if self._limits is None:
+            self._limits = Limits(self.settings.memory_enforcement, self.max_processes)
+        return self._limits
+
+    def _get_sandbox(self) -> Sandbox:
+        if self._sandbox is None:
+            self._sandbox = Sandbox(self._scratch_dir, self._drop_privileges)
+        return self._sandbox
+
+
+def interpreter_note(runtime: str, interpreter: str, version: tuple[int, ...]) -> str | None:
+    """Say so when the interpreter is not the runtime's version (never substitute silently)."""
+    have = f"python{version[0]}.{version[1]}"
+    if not runtime.startswith("python") or runtime == have:
+        return None
+    full = ".".join(map(str, version))
+    return f"Runtime {runtime} is not installed here; running on Python {full} ({interpreter})"
+
+
+def _shadowed(spec: EnvironmentSpec, modules: frozenset[str]) -> bool:
+    """Whether the code or a layer ships a top-level module the zygote preloaded."""
+    for directory in (spec.code_dir, *spec.layer_paths):
+        try:
+            entries = os.listdir(directory)
+        except OSError:
+            continue
+        for entry in entries:
+            if entry.endswith((".dist-info", ".egg-info")) or entry == "__pycache__":
+                continue
+            if entry.split(".")[0] in modules:
+                return True
+    return False

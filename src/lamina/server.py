@@ -1,0 +1,88 @@
+"""The composition root: builds the embedded platform from Settings and serves it.
+
+Everything is wired here and nowhere else, so each service gets its collaborators through its
+constructor (no module-level singletons).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+import os
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import uvicorn
+
+from lamina.api.admin import AdminRoutes
+from lamina.api.app import EdgeApp
+from lamina.api.server import server_config
+from lamina.api.services.lambda_ import CodeUrls, LambdaApi
+from lamina.config import Settings
+from lamina.functions.service import FunctionService
+from lamina.invoke.service import InvokeService
+from lamina.runtime.pool import ProcessPool
+from lamina.store.code import FileCodeStore
+from lamina.store.sqlite import SqliteStore
+
+log = logging.getLogger("lamina")
+
+
+class Platform:
+    """Every service of one embedded Lamina, and the edge that serves them."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        data_dir = Path(settings.data_dir)
+        data_dir.mkdir(parents=True, exist_ok=True)
+        # Functions may run under their own unprivileged uid: they must be able to traverse the
+        # data dir to reach their (read-only) code, but not list or read anything else in it.
+        os.chmod(data_dir, 0o711)
+        self.store = SqliteStore.from_settings(settings)
+        self.code = FileCodeStore.from_settings(settings)
+        self.pool = ProcessPool(settings)
+        self.functions = FunctionService(settings, self.store, self.code)
+        self.invoker = InvokeService(settings, self.functions, self.pool, self.store, self.store)
+        key = hashlib.sha256(f"code-urls:{settings.secret_access_key}".encode()).digest() if (
+            settings.secret_access_key
+        ) else None  # fmt: skip
+        self.code_urls = CodeUrls(key)
+        self.app = EdgeApp(settings)
+        self.app.register_service("lambda", LambdaApi(self.functions, self.invoker, self.code_urls).handlers())
+        admin = AdminRoutes(settings, self.store, self.functions, self.invoker, self.code_urls, self.app.authorize)
+        self.app.register_route("/_lamina/", admin.handle, methods=("GET",))
+        self.app.on_startup.append(self._startup)
+        self.app.on_shutdown.append(self._shutdown)
+
+    async def _startup(self) -> None:
+        loop = asyncio.get_running_loop()
+        # The control plane runs in worker threads; retirement belongs on the loop's thread.
+        self.functions.on_change(lambda name: loop.call_soon_threadsafe(self.invoker.function_changed, name))
+
+    async def _shutdown(self) -> None:
+        await self.pool.close()
+        await asyncio.to_thread(self.store.close)
+
+
+def serve(settings: Settings, on_ready: Callable[[str], None] | None = None) -> None:
+    """Serve until SIGINT/SIGTERM; `on_ready(endpoint)` runs in a thread once requests are accepted."""
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    platform = Platform(settings)
+    server = uvicorn.Server(server_config(platform.app, settings.host, settings.port, log_level="warning"))
+    if on_ready is not None:
+        threading.Thread(target=_when_started, args=(server, settings, on_ready), daemon=True).start()
+    server.run()
+
+
+def _when_started(server: uvicorn.Server, settings: Settings, on_ready: Callable[[str], None]) -> None:
+    while not server.started:
+        if server.should_exit:
+            return
+        time.sleep(0.01)
+    try:
+        on_ready(settings.endpoint)
+    except Exception as exc:  # the server keeps serving; say what went wrong, once
+        log.error("start-up callback failed: %s", exc)

@@ -1,0 +1,42 @@
+"""Sandbox resources: uid allocation, scratch dirs, the world-readable check."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+from lamina.runtime.sandbox import UID_BASE, Sandbox, world_readable
+
+
+def test_world_readable():
+    tmp_path = Path(tempfile.mkdtemp())  # pytest's own tmp root is 0700
+    open_dir = tmp_path / "open"
+    open_dir.mkdir(mode=0o755)
+    tmp_path.chmod(0o755)
+    assert world_readable(open_dir)
+    tmp_path.chmod(0o700)
+    assert not world_readable(open_dir)  # an ancestor blocks the way
+    tmp_path.chmod(0o711)
+    assert world_readable(open_dir) and not world_readable(tmp_path)
+    assert world_readable(tmp_path, listable=False)
+    assert world_readable(tmp_path / "missing")
+    shutil.rmtree(tmp_path)
+
+
+def test_uids_and_scratch(tmp_path: Path):
+    sandbox = Sandbox(tmp_path, drop_privileges=True)
+    try:
+        first, second = sandbox.allocate_uid(), sandbox.allocate_uid()
+        assert first >= UID_BASE and first != second
+        sandbox.release_uid(first)
+        scratch = sandbox.make_scratch("env", second if os.geteuid() == 0 else None)
+        assert scratch.stat().st_mode & 0o777 == 0o700
+        if os.geteuid() == 0:
+            assert scratch.stat().st_uid == second
+        Sandbox.remove_scratch(scratch)
+        assert not scratch.exists()
+    finally:
+        sandbox.close()
+    assert not sandbox.root.exists()
