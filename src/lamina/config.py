@@ -35,24 +35,42 @@ def _default_concurrency() -> int:
     return max(4, min(1000, pages // (128 * 1024 * 1024)))
 
 
+def _reachable_by_anyone(path: Path) -> bool:
+    """Whether an unprivileged user can run `path`: functions run under their own uid when the
+    server is root, so an interpreter inside a private home (pyenv under /root) would force them
+    to keep the server's uid."""
+    try:
+        real = path.resolve()
+        if not real.stat().st_mode & 0o001:
+            return False
+        return all(parent.stat().st_mode & 0o001 for parent in real.parents)
+    except OSError:
+        return False
+
+
 def discover_interpreters(search_path: str | None = None) -> dict[str, str]:
-    """Map each Python runtime to an interpreter of that exact version found on PATH or in pyenv."""
+    """Map each Python runtime to an interpreter of that exact version.
+
+    Candidates come from PATH (pyenv shims excluded: they re-dispatch on every start), then pyenv's
+    versions, then the server's own interpreter for its own version. The first one any user can
+    run wins; failing that, the first one found.
+    """
     found: dict[str, str] = {}
     pyenv = Path(os.environ.get("PYENV_ROOT", Path.home() / ".pyenv")) / "versions"
-    for runtime in PYTHON_RUNTIMES:
-        exe = runtime  # "python3.12" is also the executable name
-        candidates = []
-        if pyenv.is_dir():
-            candidates += sorted(pyenv.glob(f"{runtime[6:]}.*/bin/{exe}"), reverse=True)
-        for directory in (search_path or os.environ.get("PATH", "")).split(os.pathsep):
-            if directory and ".pyenv/shims" not in directory:  # shims exec pyenv: slow and env-dependent
-                candidates.append(Path(directory) / exe)
-        for candidate in candidates:
-            if candidate.is_file() and os.access(candidate, os.X_OK):
-                found[runtime] = str(candidate)
-                break
     host = f"python{sys.version_info.major}.{sys.version_info.minor}"
-    found[host] = sys.executable  # the server's own interpreter always serves its own version
+    for runtime in PYTHON_RUNTIMES:
+        candidates: list[Path] = []
+        for directory in (search_path if search_path is not None else os.environ.get("PATH", "")).split(os.pathsep):
+            if directory and "/shims" not in directory:
+                candidates.append(Path(directory) / runtime)
+        if pyenv.is_dir():
+            candidates += sorted(pyenv.glob(f"{runtime[6:]}.*/bin/{runtime}"), reverse=True)
+        if runtime == host:
+            candidates.append(Path(sys.executable))
+        usable = [c for c in candidates if c.is_file() and os.access(c, os.X_OK)]
+        if usable:
+            best = next((c for c in usable if _reachable_by_anyone(c)), usable[0])
+            found[runtime] = str(best)
     return found
 
 

@@ -10,6 +10,7 @@ import asyncio
 import hashlib
 import logging
 import os
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -61,8 +62,20 @@ class Platform:
         loop = asyncio.get_running_loop()
         # The control plane runs in worker threads; retirement belongs on the loop's thread.
         self.functions.on_change(lambda name: loop.call_soon_threadsafe(self.invoker.function_changed, name))
+        self._prestart = loop.create_task(self._prestart_zygotes())
+
+    async def _prestart_zygotes(self) -> None:
+        """Boot the zygotes of the runtimes in use (and the host's) so first invokes skip it."""
+        records = await asyncio.to_thread(self.store.list_functions, None, 200)
+        runtimes = {r.config.runtime for r in records} | {f"python{sys.version_info[0]}.{sys.version_info[1]}"}
+        for runtime in sorted(runtimes):
+            try:
+                await self.pool.prestart(self.settings.interpreter_for(runtime)[0], self.settings.preload)
+            except Exception as exc:  # a runtime that cannot start fails its invokes, not the server
+                log.warning("could not pre-start the %s zygote: %s", runtime, exc)
 
     async def _shutdown(self) -> None:
+        self._prestart.cancel()
         await self.pool.close()
         await asyncio.to_thread(self.store.close)
 

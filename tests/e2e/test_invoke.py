@@ -292,3 +292,28 @@ def test_handler_zip_helper_is_used(lam, fresh_name):
         Handler="main.h",
     )
     assert invoke_json(lam, fresh_name)[1] == "m"
+
+
+def test_log_stream_order_init_start_invocation_end_report(server, lam, fresh_name):
+    create(lam, fresh_name, "print('module level')\ndef handler(e, c):\n    print('in handler')\n    return 1\n")
+    invoke_json(lam, fresh_name)
+    invoke_json(lam, fresh_name)
+    events = server.get_json(f"/_lamina/logs/{fresh_name}?tail=100")["events"]
+    kinds = []
+    for event in events:
+        message = event["message"]
+        kind = message.split(" ")[0] if message.split(" ")[0] in ("INIT_START", "START", "END", "REPORT") else message
+        kinds.append(kind)
+    assert kinds == [
+        "INIT_START",
+        "module level",
+        "START",
+        "in handler",
+        "END",
+        "REPORT",
+        "START",
+        "in handler",
+        "END",
+        "REPORT",
+    ]
+    assert len({event["stream"] for event in events}) == 1  # one stream per environment

@@ -1,4 +1,6 @@
+import shutil
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -37,14 +39,30 @@ def test_non_loopback_bind_needs_credentials():
     Settings.load(env={}, host="localhost").check_bind()
 
 
-def test_interpreter_map_override_and_host_fallback(tmp_path):
+def test_interpreter_map_override_and_host_fallback(tmp_path, monkeypatch):
     fake = tmp_path / "python3.12"
     fake.write_text("#!/bin/sh\n")
     fake.chmod(0o755)
     s = Settings.load(env={"LAMINA_INTERPRETERS": f"python3.12={fake}"})
     assert s.interpreter_for("python3.12") == (str(fake), True)
     host = f"python{sys.version_info.major}.{sys.version_info.minor}"
-    assert discover_interpreters()[host] == sys.executable
+    monkeypatch.setenv("PYENV_ROOT", str(tmp_path / "no-pyenv"))
+    assert discover_interpreters(search_path="")[host] == sys.executable  # the server's own, at least
+    base = Path(tempfile.mkdtemp(dir="/tmp"))
+    try:
+        base.chmod(0o755)
+        for name, mode in (("private", 0o700), ("public", 0o755)):
+            (base / name).mkdir(mode=mode)
+            exe = base / name / host
+            exe.write_text("#!/bin/sh\n")
+            exe.chmod(0o755)
+            (base / name).chmod(mode)
+        # an interpreter every uid can reach wins over one in a private directory, whatever the order
+        assert discover_interpreters(search_path=f"{base}/private:{base}/public")[host] == f"{base}/public/{host}"
+        (base / "public").chmod(0o700)  # nothing reachable: the first found is used
+        assert discover_interpreters(search_path=f"{base}/private:{base}/public")[host] == f"{base}/private/{host}"
+    finally:
+        shutil.rmtree(base)
     missing = Settings(interpreters={})
     assert missing.interpreter_for("python3.14") == (sys.executable, False)
     with pytest.raises(ConfigError):

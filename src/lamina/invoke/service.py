@@ -179,7 +179,6 @@ class InvokeService:
         start_ms = int(started * 1000)
         end_ms = int(time.time() * 1000)
         lines: list[LogLine] = []
-        init_logs = getattr(result, "init_logs", None) or []
         if record.cold:
             version = f"{config.runtime.replace('python', 'python:')}.lamina"
             lines.append(
@@ -189,9 +188,9 @@ class InvokeService:
                     f"arn:aws:lambda:{self.settings.region}::runtime:lamina-{config.runtime}",
                 )
             )
-            if result.interpreter_note:
-                lines.append(LogLine(start_ms, result.interpreter_note))
-            lines.extend(init_logs)
+            lines.extend(result.init_logs)  # begins with the interpreter note when one applies
+            # The invocation starts once init is over: keep START after the init output in time order.
+            start_ms = max([start_ms, *(line.timestamp_ms for line in result.init_logs)])
         lines.append(LogLine(start_ms, metering.start_line(record.request_id, config.version)))
         lines.extend(result.logs)
         lines.append(LogLine(end_ms, metering.end_line(record.request_id)))

@@ -80,7 +80,8 @@ class RunResult:
     max_memory_used_mb: int
     error_type: str | None = None
     init_duration_ms: float | None = None  # set on the first invocation of a cold environment
-    logs: list[LogLine] = field(default_factory=list)  # init output (cold only) + this invocation's
+    logs: list[LogLine] = field(default_factory=list)  # this invocation's output
+    init_logs: list[LogLine] = field(default_factory=list)  # the init phase's output (cold starts only)
     environment_id: str = ""
     log_stream: str = ""
     interpreter_note: str | None = None

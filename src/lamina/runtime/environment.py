@@ -257,8 +257,7 @@ class ProcessEnvironment:
             result = await self._died(invocation, duration_ms)
         if first:
             result.init_duration_ms = self._init_ms
-            result.logs[:0] = self._init_logs
-            self._init_logs = []
+            result.init_logs, self._init_logs = self._init_logs, []
         return result
 
     def _completed(self, header: dict[str, Any], body: bytes, duration_ms: float) -> RunResult:
@@ -312,7 +311,8 @@ class ProcessEnvironment:
     def _init_failed(self, invocation: Invocation) -> RunResult:
         assert self._init_failure is not None
         kind, detail = self._init_failure
-        logs, self._init_logs = self._init_logs, []
+        init_logs, self._init_logs = self._init_logs, []
+        logs: list[LogLine] = []
         if kind == "error":
             try:
                 error_type = json.loads(detail).get("errorType") or "Unhandled"
@@ -328,6 +328,7 @@ class ProcessEnvironment:
             oom = self._limits.oom_killed() if self._limits else False
             result = self._exit_result(invocation.request_id, detail, oom, 0.0, logs)
         result.init_duration_ms = self._init_ms
+        result.init_logs = init_logs
         return result
 
     def _result(

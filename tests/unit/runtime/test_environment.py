@@ -41,8 +41,8 @@ def test_echo_and_warm_reuse(runner, pool):
     assert first.environment_id == second.environment_id
     assert first.init_duration_ms is not None and first.init_duration_ms > 0
     assert second.init_duration_ms is None
-    assert [line.text for line in first.logs] == ["init output"]
-    assert second.logs == []
+    assert [line.text for line in first.init_logs] == ["init output"]
+    assert first.logs == [] and second.logs == [] and second.init_logs == []
     assert first.max_memory_used_mb > 0 and first.interpreter_note is None
 
 

@@ -214,8 +214,8 @@ def test_interpreter_note_when_the_runtime_is_missing(runner, pool):
     version = ".".join(map(str, sys.version_info[:3]))
     note = f"Runtime python3.14 is not installed here; running on Python {version} ({sys.executable})"
     assert first.interpreter_note == second.interpreter_note == note
-    assert first.logs[0].text == note
-    assert second.logs == []
+    assert first.init_logs[0].text == note
+    assert second.init_logs == []
 
 
 SYSTEM_PYTHON = f"/usr/bin/python{sys.version_info[0]}.{sys.version_info[1]}"

@@ -1,0 +1,117 @@
+"""What one function does must not hurt the server or other functions; limits answer like AWS."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import pytest
+from botocore.exceptions import ClientError
+
+from .conftest import LaminaServer, create, invoke_json
+
+WHOAMI = "import os\ndef handler(e, c):\n    return {'uid': os.getuid(), 'gid': os.getgid()}\n"
+
+
+@pytest.fixture(scope="module")
+def open_server():
+    """A server whose data dir every uid can traverse, as `./.lamina` under a normal checkout is."""
+    base = Path(tempfile.mkdtemp(prefix="lamina-e2e-", dir="/tmp"))
+    base.chmod(0o755)
+    instance = LaminaServer(base / "data", env={"LAMINA_MAX_CONCURRENCY": "3"}).start()
+    yield instance
+    instance.stop()
+    shutil.rmtree(base, ignore_errors=True)
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="the uid drop applies when Lamina runs as root")
+def test_functions_run_unprivileged_when_the_server_is_root(open_server):
+    lam = open_server.client()
+    create(lam, "whoami", WHOAMI)
+    first = invoke_json(lam, "whoami")[1]
+    assert first["uid"] != 0 and first["gid"] != 0
+    create(lam, "whoami-2", WHOAMI)
+    second = invoke_json(lam, "whoami-2")[1]
+    assert second["uid"] not in (0, first["uid"])  # each live environment has a uid of its own
+
+
+def test_concurrency_over_the_account_limit_is_throttled(open_server):
+    lam = open_server.client()
+    create(lam, "slow", "import time\ndef handler(e, c):\n    time.sleep(e.get('s', 0))\n    return 'ok'\n", Timeout=10)
+    outcomes: list[str] = []
+
+    def call() -> None:
+        try:
+            outcomes.append(invoke_json(lam, "slow", {"s": 1.5})[1])
+        except ClientError as exc:
+            err = exc.response["Error"]
+            outcomes.append(
+                f"{err['Code']}:{exc.response.get('Reason')}:{exc.response['ResponseMetadata']['HTTPStatusCode']}"
+            )
+
+    threads = [threading.Thread(target=call) for _ in range(5)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert outcomes.count("ok") == 3  # LAMINA_MAX_CONCURRENCY=3
+    throttled = [o for o in outcomes if o != "ok"]
+    assert throttled == ["TooManyRequestsException:ConcurrentInvocationLimitExceeded:429"] * 2
+    assert invoke_json(lam, "slow")[1] == "ok"  # slots are released afterwards
+
+
+def test_output_flood_and_fork_bomb_do_not_hurt_the_server(open_server):
+    lam = open_server.client()
+    create(lam, "flood", "import sys\ndef handler(e, c):\n    line = 'x' * 1023 + '\\n'\n"
+                         "    for _ in range(50 * 1024):\n        sys.stdout.write(line)\n    return 'done'\n", Timeout=30)  # fmt: skip
+    create(lam, "bomb", "import os, time\ndef handler(e, c):\n    while True:\n        try:\n            os.fork()\n"
+                        "        except OSError:\n            time.sleep(0.01)\n", Timeout=2)  # fmt: skip
+    create(lam, "bystander", "def handler(e, c):\n    return 'fine'\n")
+    _, body = invoke_json(lam, "flood", LogType="Tail")
+    assert body == "done"
+    bomb, error = invoke_json(lam, "bomb")
+    # contained either by the timeout or, as the forks add up, by the memory limit
+    assert bomb["FunctionError"] == "Unhandled" and error["errorType"] in ("Sandbox.Timedout", "Runtime.OutOfMemory")
+    started = time.monotonic()
+    assert invoke_json(lam, "bystander")[1] == "fine"
+    assert time.monotonic() - started < 5
+    logs = open_server.get_json("/_lamina/logs/flood?tail=5000")["events"]
+    kept = sum(len(e["message"]) for e in logs)
+    assert kept < 4 * 1024 * 1024  # the 50 MB flood was capped, not stored
+    assert any("truncated" in e["message"] for e in logs)
+
+
+def test_missing_runtime_runs_on_host_interpreter_and_says_so(open_server):
+    lam = open_server.client()
+    missing = next(
+        (r for r in ("python3.14", "python3.13", "python3.12") if not shutil.which(r) and not _pyenv_has(r)), None
+    )
+    if missing is None:
+        pytest.skip("every Python runtime is installed on this machine")
+    out = create(lam, "elsewhere", "import sys\ndef handler(e, c):\n    return sys.version\n", Runtime=missing)
+    assert out["Runtime"] == missing
+    assert out["RuntimeVersionConfig"]["Error"]["ErrorCode"] == "RuntimeNotInstalled"
+    assert missing in out["RuntimeVersionConfig"]["Error"]["Message"]
+    response, _ = invoke_json(lam, "elsewhere", LogType="Tail")
+    assert "FunctionError" not in response
+    logs = open_server.get_json("/_lamina/logs/elsewhere?tail=50")["events"]
+    assert any(missing in e["message"] and "not installed" in e["message"] for e in logs)
+
+
+def _pyenv_has(runtime: str) -> bool:
+    return any(Path.home().joinpath(".pyenv", "versions").glob(f"{runtime[6:]}.*/bin/{runtime}"))
+
+
+@pytest.mark.skipif(not list(Path.home().joinpath(".pyenv", "versions").glob("3.9.*/bin/python3.9"))
+                    and not shutil.which("python3.9"), reason="no Python 3.9 on this machine")  # fmt: skip
+def test_python39_runtime_runs_on_python39_with_boto3(open_server):
+    lam = open_server.client()
+    source = "import sys, boto3\ndef handler(e, c):\n    return [sys.version_info[0], sys.version_info[1], boto3.__version__]\n"
+    out = create(lam, "py39", source, Runtime="python3.9", Timeout=60)
+    assert "Error" not in out["RuntimeVersionConfig"]
+    major, minor, boto3_version = invoke_json(lam, "py39")[1]
+    assert (major, minor) == (3, 9) and boto3_version
