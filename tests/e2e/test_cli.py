@@ -91,3 +91,56 @@ def test_lamina_deploy_installs_requirements(server, tmp_path):
     (project / "app.py").write_text("import tinydep\ndef handler(e, c):\n    return tinydep.VALUE\n")
     lamina(server, "deploy", str(project))
     assert json.loads(lamina(server, "invoke", "withdeps").stdout) == "from requirements"
+
+
+def test_lamina_logs_follow_prints_new_lines(server, tmp_path):
+    project = tmp_path / "follower"
+    project.mkdir()
+    (project / "app.py").write_text("def handler(event, context):\n    print('marker', event['n'])\n    return 1\n")
+    lamina(server, "deploy", str(project))
+    lamina(server, "invoke", "follower", "--payload", '{"n": 1}')
+    env = {**os.environ, "LAMINA_ENDPOINT": server.endpoint, "PYTHONUNBUFFERED": "1"}
+    follower = subprocess.Popen([LAMINA, "logs", "follower", "--follow"], stdout=subprocess.PIPE, env=env)
+    try:
+        assert "marker 1" in _read_until(follower, "marker 1")
+        lamina(server, "invoke", "follower", "--payload", '{"n": 2}')  # after the command started
+        assert "marker 2" in _read_until(follower, "marker 2")
+    finally:
+        follower.kill()
+        follower.wait()
+
+
+def _read_until(process: subprocess.Popen, needle: str, timeout: float = 20.0) -> str:
+    """Read the process's raw stdout until `needle` shows up (no text-layer buffering to hide it)."""
+    import select
+    import time
+
+    assert process.stdout is not None
+    fd = process.stdout.fileno()
+    seen = b""
+    deadline = time.monotonic() + timeout
+    while needle.encode() not in seen and time.monotonic() < deadline:
+        ready, _, _ = select.select([fd], [], [], 0.5)
+        if ready:
+            chunk = os.read(fd, 65536)
+            if not chunk:
+                break
+            seen += chunk
+    return seen.decode(errors="replace")
+
+
+def test_lamina_cost_since_filters_by_time(server, tmp_path):
+    project = tmp_path / "metered"
+    project.mkdir()
+    (project / "app.py").write_text("def handler(event, context):\n    return 1\n")
+    lamina(server, "deploy", str(project), "--memory", "1024")
+    lamina(server, "invoke", "metered")
+    recent = lamina(server, "cost", "--since", "1h").stdout
+    row = next(line for line in recent.splitlines() if line.startswith("metered"))
+    requests, billed_ms, gb_s = row.split()[1:4]
+    assert requests == "1" and int(billed_ms) >= 1
+    assert abs(float(gb_s) - int(billed_ms) / 1000) < 1e-3  # 1024 MB: GB-s = billed s
+    future = lamina(server, "cost", "--since", "2999-01-01").stdout
+    assert not any(line.startswith("metered") for line in future.splitlines())
+    bad = lamina(server, "cost", "--since", "yesterday", check=False)
+    assert bad.returncode != 0 and "Traceback" not in bad.stderr

@@ -120,6 +120,8 @@ def test_list_functions_paginates_with_marker(lam):
             break
     assert [n for n in seen if n.startswith("page-")] == names
     assert seen == sorted(seen) and pages >= 3
+    listed = lam.list_functions(MaxItems=1)["Functions"][0]
+    assert "State" not in listed and "LastUpdateStatus" not in listed and listed["Runtime"]
     everything = [f["FunctionName"] for p in lam.get_paginator("list_functions").paginate() for f in p["Functions"]]
     assert set(names) <= set(everything)
 

@@ -59,7 +59,8 @@ def test_echo_with_headers_and_tail(lam, fresh_name):
     ):
         assert field in report
     request_id = lines[start].split()[2]
-    assert request_id == response["ResponseMetadata"]["HTTPHeaders"].get("x-amzn-requestid") or len(request_id) == 36
+    assert request_id == response["ResponseMetadata"]["RequestId"]  # Lambda reuses the API request's id
+    assert response["ResponseMetadata"]["HTTPHeaders"]["content-type"] == "application/json"
 
 
 def test_init_duration_only_on_cold_start_and_warm_reuse(lam, fresh_name):
@@ -317,3 +318,14 @@ def test_log_stream_order_init_start_invocation_end_report(server, lam, fresh_na
         "REPORT",
     ]
     assert len({event["stream"] for event in events}) == 1  # one stream per environment
+
+
+def test_log_result_is_the_last_4_kb(lam, fresh_name):
+    create(
+        lam, fresh_name, "def handler(e, c):\n    for i in range(200):\n        print(f'line {i:03d} ' + 'y' * 60)\n"
+    )
+    response, _ = invoke_json(lam, fresh_name, LogType="Tail")
+    raw = base64.b64decode(response["LogResult"])
+    assert len(raw) == 4096
+    text = raw.decode()
+    assert "line 199" in text and "line 000" not in text and text.rstrip("\n").splitlines()[-1].startswith("REPORT")

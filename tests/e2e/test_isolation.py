@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import os
 import shutil
 import tempfile
@@ -115,3 +116,28 @@ def test_python39_runtime_runs_on_python39_with_boto3(open_server):
     assert "Error" not in out["RuntimeVersionConfig"]
     major, minor, boto3_version = invoke_json(lam, "py39")[1]
     assert (major, minor) == (3, 9) and boto3_version
+
+
+def test_idle_environments_are_reaped_after_the_keep_alive(tmp_path):
+    server = LaminaServer(tmp_path / "data", env={"LAMINA_KEEP_ALIVE_SECONDS": "1"}).start()
+    try:
+        lam = server.client()
+        create(lam, "napper", "import os\ndef handler(e, c):\n    return os.getpid()\n")
+        first = invoke_json(lam, "napper")[1]
+        assert invoke_json(lam, "napper")[1] == first  # warm within the keep-alive
+        deadline = time.monotonic() + 10
+        while server.get_json("/_lamina/health").get("environments", 1) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert not _alive(first)  # the idle environment's process is gone
+        response, again = invoke_json(lam, "napper", LogType="Tail")
+        assert again != first and "Init Duration" in base64.b64decode(response["LogResult"]).decode()
+    finally:
+        server.stop()
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True

@@ -89,7 +89,12 @@ class InvokeService:
         prepared = self.prepare(request)
         config = prepared.config
         if request.invocation_type == InvocationType.DRY_RUN:
-            return InvokeResult(request_id=str(uuid.uuid4()), status=204, payload=b"", executed_version=config.version)
+            return InvokeResult(
+                request_id=request.request_id or str(uuid.uuid4()),
+                status=204,
+                payload=b"",
+                executed_version=config.version,
+            )
         if request.invocation_type == InvocationType.EVENT:
             raise InvalidParameterValue(
                 "InvocationType Event is not available in Lamina yet (asynchronous invocation is coming "
@@ -97,7 +102,7 @@ class InvokeService:
             )
         with self.limiter.lease(config.name):
             spec = await self._spec(config)
-            request_id = str(uuid.uuid4())
+            request_id = request.request_id or str(uuid.uuid4())
             started = time.time()
             invocation = Invocation(
                 request_id=request_id,

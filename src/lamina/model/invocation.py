@@ -31,6 +31,7 @@ class InvokeRequest:
     invocation_type: InvocationType = InvocationType.REQUEST_RESPONSE
     tail_log: bool = False
     client_context: str | None = None  # base64 JSON, as sent in X-Amz-Client-Context
+    request_id: str | None = None  # the API request's id, which Lambda reuses as the invocation's
 
 
 @dataclass(frozen=True)

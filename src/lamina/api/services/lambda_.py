@@ -105,6 +105,14 @@ def runtime_version(config: FunctionConfig, settings: Settings) -> Params:
     }
 
 
+# ListFunctions "returns only a subset of the version-specific configuration": no state fields.
+_NOT_LISTED = ("State", "StateReason", "StateReasonCode", "LastUpdateStatus", "LastUpdateStatusReason")
+
+
+def _listed(config: Params) -> Params:
+    return {k: v for k, v in config.items() if k not in _NOT_LISTED}
+
+
 def _draft(params: Params) -> FunctionDraft:
     code = params.get("Code") or {}
     if code.get("S3Bucket") or code.get("ImageUri"):
@@ -207,7 +215,7 @@ class LambdaApi:
         records, next_marker = await asyncio.to_thread(
             self.functions.list, params.get("Marker"), params.get("MaxItems")
         )
-        out: Params = {"Functions": [self._config(r.config) for r in records]}
+        out: Params = {"Functions": [_listed(self._config(r.config)) for r in records]}
         if next_marker:
             out["NextMarker"] = next_marker
         return out
@@ -254,8 +262,10 @@ class LambdaApi:
                 invocation_type=invocation_type,
                 tail_log=log_type == "Tail",
                 client_context=params.get("ClientContext"),
+                request_id=ctx.request_id,  # Lambda answers with x-amzn-RequestId = the invocation's id
             )
         )
+        ctx.response_headers["Content-Type"] = "application/json"
         out: Params = {"StatusCode": result.status, "ExecutedVersion": result.executed_version}
         if result.status != 204:
             out["Payload"] = result.payload
