@@ -239,6 +239,11 @@ def test_payload_validation(lam, fresh_name):
         lam.invoke(FunctionName=fresh_name, Payload=b"{not json")
     assert exc.value.response["Error"]["Code"] == "InvalidRequestContentException"
     assert exc.value.response["ResponseMetadata"]["HTTPStatusCode"] == 400
+    with pytest.raises(ClientError) as exc:  # a large one is checked too (off the event loop)
+        lam.invoke(FunctionName=fresh_name, Payload=b"[" + b"1," * 100_000)
+    assert exc.value.response["Error"]["Code"] == "InvalidRequestContentException"
+    big = {"k": "v" * 200_000}
+    assert json.loads(lam.invoke(FunctionName=fresh_name, Payload=json.dumps(big))["Payload"].read()) == big
     with pytest.raises(ClientError) as exc:
         lam.invoke(FunctionName=fresh_name, Payload=json.dumps({"x": "y" * 6_300_000}))
     assert exc.value.response["Error"]["Code"] == "RequestEntityTooLargeException"
