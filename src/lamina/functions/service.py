@@ -88,8 +88,12 @@ class FunctionService:
         self.store = store
         self.code = code
         self.arns = Arns(settings.region, settings.account_id)
-        self._lock = threading.Lock()  # serialises read-modify-write of one function's record
+        self._lock = threading.RLock()  # serialises writes (read-modify-write) and cache fills
         self._listeners: list[Callable[[str], None]] = []
+        # Every invoke resolves its function: serve it from memory. Writes go to the store first and
+        # then refresh this cache, all under `_lock`, so a reader sees the committed record or the
+        # one before it, never a record the store lacks. (One server process owns the store.)
+        self._cache: dict[str, FunctionRecord] = {}
 
     def on_change(self, listener: Callable[[str], None]) -> None:
         """Call `listener(name)` after any change to a function's $LATEST, or its deletion."""
@@ -104,8 +108,18 @@ class FunctionService:
     def not_found(self, name: str, qualifier: str | None = None) -> ResourceNotFound:
         return ResourceNotFound(f"Function not found: {self.arns.function(name, qualifier)}")
 
+    def _load(self, name: str) -> FunctionRecord | None:
+        record = self._cache.get(name)
+        if record is not None:
+            return record
+        with self._lock:  # no write can land between the store read and the cache fill
+            record = self._cache.get(name) or self.store.get_function(name)
+            if record is not None:
+                self._cache[name] = record
+            return record
+
     def get(self, name: str) -> FunctionRecord:
-        record = self.store.get_function(name)
+        record = self._load(name)
         if record is None:
             raise self.not_found(name)
         return record
@@ -114,7 +128,7 @@ class FunctionService:
         """The configuration a (possibly qualified) reference names."""
         if ref.account is not None and ref.account != self.settings.account_id:
             raise self.not_found(ref.name, ref.qualifier)
-        record = self.store.get_function(ref.name)
+        record = self._load(ref.name)
         if record is None:
             raise self.not_found(ref.name, ref.qualifier)
         if ref.qualifier in (None, LATEST):
@@ -198,7 +212,9 @@ class FunctionService:
             kms_key_arn=draft.kms_key_arn,
         )
         record = FunctionRecord(config=config, tags=frozen_map(dict(draft.tags)), created=time.time())
-        self.store.create_function(record)  # raises ResourceConflict on a concurrent create
+        with self._lock:
+            self.store.create_function(record)  # raises ResourceConflict on a concurrent create
+            self._cache[record.config.name] = record
         return record
 
     def _update(
@@ -213,6 +229,7 @@ class FunctionService:
                 )
             updated = change(record)
             self.store.update_function(updated, expected_revision=record.config.revision_id)
+            self._cache[name] = updated
         self._changed(name)
         return updated
 
@@ -295,6 +312,7 @@ class FunctionService:
         if qualifier == LATEST:
             raise InvalidParameterValue("Deletion of $LATEST version is not allowed.")
         with self._lock:
+            self._cache.pop(name, None)
             if not self.store.delete_function(name):
                 raise self.not_found(name)
         self._changed(name)
@@ -336,4 +354,6 @@ class FunctionService:
         # Tags are not part of the code/config revision: warm environments stay.
         with self._lock:
             record = self.get(name)
-            self.store.update_function(apply(record), expected_revision=record.config.revision_id)
+            updated = apply(record)
+            self.store.update_function(updated, expected_revision=record.config.revision_id)
+            self._cache[name] = updated

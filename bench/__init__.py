@@ -1,0 +1,1 @@
+"""Lamina benchmarks: `make bench` (bench/run.py) writes docs/benchmarks.md."""
