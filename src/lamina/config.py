@@ -167,6 +167,9 @@ class Settings:
                 if name not in types:
                     raise ConfigError(f"unknown setting {name!r}")
                 values[name] = Path(value) if name == "data_dir" else value
+        # Absolute from here on: environments chdir into their code, so a relative data dir
+        # would point somewhere else inside them.
+        values["data_dir"] = Path(values.get("data_dir", cls.data_dir)).expanduser().resolve()  # type: ignore[arg-type]
         settings = cls(**values)  # type: ignore[arg-type]
         settings.validate()
         return settings

@@ -40,3 +40,35 @@ def test_graceful_restart_keeps_everything(own_server):
     got = lam.get_function(FunctionName="kept")
     assert got["Configuration"]["MemorySize"] == 512 and got["Tags"] == {"k": "v"}
     assert invoke_json(lam, "kept")[1] == "ok"
+
+
+def test_default_data_dir_is_dot_lamina_in_the_working_directory(tmp_path):
+    """What `make run` does: no --data-dir, state under ./.lamina, functions still find their code."""
+    import os
+    import subprocess
+    import time
+    import urllib.request
+
+    from .conftest import LAMINA, free_port
+
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if k != "LAMINA_DATA_DIR"}
+    proc = subprocess.Popen([LAMINA, "up", "--port", str(port)], cwd=tmp_path, env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)  # fmt: skip
+    try:
+        server = LaminaServer(tmp_path / ".lamina", port=port)
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                urllib.request.urlopen(f"{server.endpoint}/_lamina/health", timeout=1)
+                break
+            except OSError:
+                assert time.monotonic() < deadline and proc.poll() is None
+                time.sleep(0.05)
+        lam = server.client()
+        create(lam, "relative", "def handler(e, c):\n    return 'found my code'\n")
+        assert invoke_json(lam, "relative")[1] == "found my code"
+        assert (tmp_path / ".lamina" / "lamina.db").is_file()
+    finally:
+        proc.terminate()
+        proc.wait(timeout=15)

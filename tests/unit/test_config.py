@@ -11,7 +11,8 @@ from lamina.errors import ConfigError
 
 def test_defaults_listen_on_loopback_4566_with_local_data_dir():
     s = Settings.load(env={})
-    assert (s.host, s.port, s.data_dir) == ("127.0.0.1", 4566, Path(".lamina"))
+    assert (s.host, s.port, s.data_dir) == ("127.0.0.1", 4566, Path(".lamina").resolve())
+    assert s.data_dir.is_absolute()
     assert s.endpoint == "http://127.0.0.1:4566"
     assert not s.auth_required
 
