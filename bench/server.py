@@ -7,99 +7,41 @@ command line names our temp dir, then checks that none is left.
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import signal
-import socket
-import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from pathlib import Path
 from typing import Any
 
-import boto3
-from botocore.config import Config
-
 from bench import procs
+from lamina.testing import LocalLamina
 
-LAMINA = str(Path(sys.executable).with_name("lamina"))
 ROLE = "arn:aws:iam::000000000000:role/bench"
 HOST_RUNTIME = f"python{sys.version_info.major}.{sys.version_info.minor}"
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+class LaminaServer(LocalLamina):
+    """`lamina.testing.LocalLamina` in a temp dir of its own, stopped with a check for leftovers."""
 
-
-class LaminaServer:
     def __init__(self, env: dict[str, str]) -> None:
-        self.env = env
-        self.port = free_port()
         self.tmp = Path(tempfile.mkdtemp(prefix="lamina-bench-"))
-        self.data_dir = self.tmp / "data"
-        self.log_path = self.tmp / "server.log"
-        self.proc: subprocess.Popen[bytes] | None = None
+        super().__init__(self.tmp / "data", env=env, log_path=self.tmp / "server.log")
         self.left_behind: list[int] = []
 
-    @property
-    def endpoint(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    @property
-    def pid(self) -> int:
-        assert self.proc is not None
-        return self.proc.pid
-
-    def start(self, timeout: float = 60.0) -> LaminaServer:
-        with open(self.log_path, "ab") as log:
-            self.proc = subprocess.Popen(
-                [LAMINA, "up", "--port", str(self.port), "--data-dir", str(self.data_dir)],
-                env={**os.environ, **self.env},
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"lamina up exited with {self.proc.returncode}:\n{self.output()}")
-            try:
-                # Wait for the zygote too: its boto3 preload must not land in the first sample.
-                if self.health().get("zygotes", 1) >= 1:
-                    return self
-            except OSError:
-                pass
-            time.sleep(0.05)
-        raise RuntimeError(f"lamina up did not become healthy in {timeout} s:\n{self.output()}")
-
-    def health(self) -> dict[str, Any]:
-        with urllib.request.urlopen(f"{self.endpoint}/_lamina/health", timeout=5) as response:
-            return dict(json.loads(response.read()))
-
-    def output(self) -> str:
-        try:
-            return self.log_path.read_text(errors="replace")[-5000:]
-        except OSError:
-            return ""
+    def start(self, timeout: float = 60.0, wait_for_zygote: bool = True) -> LaminaServer:
+        # Wait for the zygote too: its boto3 preload must not land in the first sample.
+        super().start(timeout, wait_for_zygote=wait_for_zygote)
+        return self
 
     def database_mb(self) -> float:
         """Size of the SQLite database (with its WAL): it grows with every invocation's log and meter rows."""
         return sum(p.stat().st_size for p in self.data_dir.glob("*.db*") if p.is_file()) / 1e6
 
-    def client(self) -> Any:
-        return boto3.client(
-            "lambda",
-            endpoint_url=self.endpoint,
-            region_name="us-east-1",
-            aws_access_key_id="bench",
-            aws_secret_access_key="bench",
-            config=Config(retries={"max_attempts": 1}, read_timeout=120, max_pool_connections=4),
-        )
+    def client(self, service: str = "lambda", key: str = "bench", secret: str = "bench", **config: Any) -> Any:
+        return super().client(service, key, secret, **{"max_pool_connections": 4, **config})
 
     def environment_interpreter(self) -> str | None:
         """The interpreter the zygotes run (environments are forked from them)."""
@@ -109,18 +51,12 @@ class LaminaServer:
                 return argv[0]
         return None
 
-    def stop(self) -> list[int]:
+    def stop(self, timeout: float = 15.0) -> list[int]:  # type: ignore[override]
         """Stop the server and everything it started; return the pids that had to be killed late."""
         if self.proc is None:
             return []
         tree = {p.pid: p.start_ticks for p in procs.descendants(self.proc.pid).values()}
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.proc.pid, signal.SIGKILL)
-                self.proc.wait()
+        super().stop(timeout)
         stragglers = _ours_alive(tree, str(self.tmp))
         for pid in stragglers:
             try:

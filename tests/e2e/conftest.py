@@ -5,29 +5,20 @@ from __future__ import annotations
 import io
 import json
 import os
-import signal
-import socket
 import subprocess
 import sys
 import time
-import urllib.request
 import zipfile
 from collections.abc import Iterator
 from pathlib import Path
 
-import boto3
 import pytest
-from botocore.config import Config
+
+from lamina.testing import LAMINA, LocalLamina, free_port
 
 ROLE = "arn:aws:iam::000000000000:role/lambda-role"
 HOST_RUNTIME = f"python{sys.version_info.major}.{sys.version_info.minor}"
-LAMINA = str(Path(sys.executable).with_name("lamina"))
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+__all__ = ["LAMINA", "LaminaServer", "free_port"]
 
 
 def make_zip(files: dict[str, str | bytes]) -> bytes:
@@ -42,80 +33,8 @@ def handler_zip(source: str, module: str = "app") -> bytes:
     return make_zip({f"{module}.py": source})
 
 
-class LaminaServer:
-    """A real server process; `kill9()` and `restart()` exercise durability."""
-
-    def __init__(self, data_dir: Path, env: dict[str, str] | None = None, port: int | None = None) -> None:
-        self.data_dir = data_dir
-        self.port = port or free_port()
-        self.extra_env = env or {}
-        self.proc: subprocess.Popen | None = None
-        self.log_path = data_dir.parent / f"server-{self.port}.log"
-
-    @property
-    def endpoint(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def start(self) -> LaminaServer:
-        env = {**os.environ, "LAMINA_KEEP_ALIVE_SECONDS": "60", **self.extra_env}
-        log = open(self.log_path, "ab")  # noqa: SIM115 - owned by the process
-        self.proc = subprocess.Popen(
-            [LAMINA, "up", "--port", str(self.port), "--data-dir", str(self.data_dir)],
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"lamina up exited with {self.proc.returncode}:\n{self.output()}")
-            try:
-                with urllib.request.urlopen(f"{self.endpoint}/_lamina/health", timeout=1) as response:
-                    if response.status == 200:
-                        return self
-            except OSError:
-                time.sleep(0.05)
-        raise RuntimeError(f"lamina up did not become healthy:\n{self.output()}")
-
-    def output(self) -> str:
-        try:
-            return self.log_path.read_text(errors="replace")[-5000:]
-        except OSError:
-            return ""
-
-    def stop(self) -> None:
-        if self.proc and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.proc.pid, signal.SIGKILL)
-                self.proc.wait()
-
-    def kill9(self) -> None:
-        assert self.proc is not None
-        os.killpg(self.proc.pid, signal.SIGKILL)
-        self.proc.wait()
-
-    def restart(self) -> LaminaServer:
-        self.stop()
-        return self.start()
-
-    def client(self, service: str = "lambda", **kwargs):
-        return boto3.client(
-            service,
-            endpoint_url=self.endpoint,
-            region_name="us-east-1",
-            aws_access_key_id=kwargs.pop("key", "test"),
-            aws_secret_access_key=kwargs.pop("secret", "test"),
-            config=Config(retries={"max_attempts": 1}, read_timeout=120, max_pool_connections=64),
-            **kwargs,
-        )
-
-    def get_json(self, path: str):
-        with urllib.request.urlopen(f"{self.endpoint}{path}", timeout=10) as response:
-            return json.loads(response.read())
+class LaminaServer(LocalLamina):
+    """A real server process, plus the AWS CLI pointed at it."""
 
     def aws_cli(self, *args: str, check: bool = True) -> subprocess.CompletedProcess:
         env = {**os.environ, "AWS_ACCESS_KEY_ID": "test", "AWS_SECRET_ACCESS_KEY": "test",
