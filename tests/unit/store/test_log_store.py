@@ -115,3 +115,24 @@ def test_delete_log_group_keeps_ids_unique(store):
     append(store, "s1", (3, "c"))
     ((new_id, _, _),) = store.get_log_events(GROUP)
     assert new_id > last  # a cursor from before the delete never matches a new event
+
+
+def test_stream_stats_after_many_appends_in_flight(store):
+    futures = [
+        store.append_logs_nowait(GROUP, f"s{i % 3}", [LogEvent(1000 + i, "é" * (i % 4)), LogEvent(999 - i, "x")])
+        for i in range(90)
+    ]
+    futures.append(store.append_logs_nowait(GROUP, "quiet", []))
+    for f in futures:
+        f.result(timeout=10)
+    stats = {i.name: (i.first_event_ms, i.last_event_ms, i.stored_bytes) for i in store.list_log_streams(GROUP)}
+    sizes = [sum(2 * (i % 4) + 1 for i in range(k, 90, 3)) for k in range(3)]
+    assert stats == {
+        "s0": (999 - 87, 1000 + 87, sizes[0]),
+        "s1": (999 - 88, 1000 + 88, sizes[1]),
+        "s2": (999 - 89, 1000 + 89, sizes[2]),
+        "quiet": (None, None, 0),
+    }
+    assert len(store.get_log_events(GROUP)) == 180
+    ids = [i for i, _, _ in store.get_log_events(GROUP, "s1", limit=1000)]
+    assert len(set(ids)) == 60

@@ -13,13 +13,14 @@ import threading
 import weakref
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 from lamina.errors import ConfigError, ServiceError
 from lamina.store.sqlite.migrations import migrate
-from lamina.store.sqlite.writer import GroupCommitWriter, Write, WriterStats
+from lamina.store.sqlite.writer import Batcher, GroupCommitWriter, Write, WriterStats
 
 Synchronous = Literal["FULL", "NORMAL"]
+B = TypeVar("B", bound=Batcher)
 
 
 class _Connection(sqlite3.Connection):
@@ -53,6 +54,8 @@ class Database:
         self._readers_lock = threading.Lock()
         self._local = threading.local()
         self._closed = False
+        self._batchers: dict[type, Batcher] = {}  # one of each: their caches mirror this database
+        self._batchers_lock = threading.Lock()
         self.writer = GroupCommitWriter(conn, max_batch=max_batch)
 
     def _connect(self) -> sqlite3.Connection:
@@ -67,6 +70,14 @@ class Database:
     def write(self, fn: Write[Any]) -> Any:
         """Run `fn(connection)` in the writer's next transaction; returns once committed."""
         return self.writer.run(fn)
+
+    def batcher(self, cls: type[B]) -> B:
+        """This database's one `cls()`, for `writer.submit_item`: store objects share its cache."""
+        with self._batchers_lock:
+            batcher = self._batchers.get(cls)
+            if batcher is None:
+                batcher = self._batchers[cls] = cls()
+            return batcher  # type: ignore[return-value]
 
     def stats(self) -> WriterStats:
         return self.writer.stats()

@@ -3,31 +3,41 @@
 from __future__ import annotations
 
 import dataclasses
+import operator
 import sqlite3
 from concurrent.futures import Future
+from itertools import chain
 from typing import Any
 
 from lamina.model.invocation import InvocationRecord, Outcome
 from lamina.store.base import CostRow
+from lamina.store.sqlite.bulk import execute_rows
 from lamina.store.sqlite.database import Database
 
 # The columns are named after InvocationRecord's fields.
 _FIELDS = tuple(f.name for f in dataclasses.fields(InvocationRecord))
 _COLUMNS = ", ".join(_FIELDS)
-_INSERT = f"INSERT INTO invocations ({_COLUMNS}) VALUES ({', '.join('?' * len(_FIELDS))})"
+_INSERT = f"INSERT OR FAIL INTO invocations ({_COLUMNS}) VALUES "
+_ROW = operator.attrgetter(*_FIELDS)  # record -> tuple of its fields; bool and StrEnum bind as int and str
+
+
+class InvocationWriter:
+    """Inserts the queued records of a batch in a few multi-row statements (a `writer.Batcher`)."""
+
+    def write_batch(self, conn: sqlite3.Connection, items: list[InvocationRecord]) -> None:
+        execute_rows(conn, _INSERT, len(_FIELDS), list(chain.from_iterable(map(_ROW, items))))
+
+    def reset(self) -> None:
+        pass
 
 
 class SqliteInvocationStore:
     def __init__(self, db: Database):
         self._db = db
+        self._inserter = db.batcher(InvocationWriter)
 
     def record_invocation_nowait(self, record: InvocationRecord) -> Future[None]:
-        row = [getattr(record, name) for name in _FIELDS]  # bool and StrEnum bind as int and str
-
-        def insert(conn: sqlite3.Connection) -> None:
-            conn.execute(_INSERT, row)
-
-        return self._db.writer.submit(insert)
+        return self._db.writer.submit_item(self._inserter, record)  # records are frozen: no copy
 
     def list_invocations(
         self, function: str | None = None, since: float | None = None, limit: int = 100

@@ -8,52 +8,21 @@ from collections.abc import Sequence
 from concurrent.futures import Future
 from typing import Any
 
+from lamina.errors import ServiceError
 from lamina.store.base import LogEvent, LogStreamInfo
+from lamina.store.sqlite.bulk import execute_rows
 from lamina.store.sqlite.database import Database
 
 
 class SqliteLogStore:
     def __init__(self, db: Database):
         self._db = db
+        self._appender = db.batcher(LogAppender)
 
     def append_logs_nowait(self, group: str, stream: str, events: Sequence[LogEvent]) -> Future[None]:
-        # Everything that needs no database is computed here, on the caller's thread, so the
-        # writer thread (which all writers share) only inserts.
-        rows = [(e.timestamp_ms, e.ingestion_ms, e.message) for e in events]
-        size = sum(len(e.message.encode()) for e in events)
-        first = min((e.timestamp_ms for e in events), default=None)
-        last = max((e.timestamp_ms for e in events), default=None)
-
-        def append(conn: sqlite3.Connection) -> None:
-            now = int(time.time() * 1000)
-            group_id = _ensure(
-                conn,
-                ("SELECT id FROM log_groups WHERE name = ?", (group,)),
-                ("INSERT INTO log_groups (name, created_ms) VALUES (?, ?)", (group, now)),
-            )
-            stream_id = _ensure(
-                conn,
-                ("SELECT id FROM log_streams WHERE group_id = ? AND name = ?", (group_id, stream)),
-                (
-                    "INSERT INTO log_streams (group_id, name, created_ms) VALUES (?, ?, ?)",
-                    (group_id, stream, now),
-                ),
-            )
-            if not rows:
-                return
-            conn.executemany(
-                "INSERT INTO log_events (group_id, stream_id, ts_ms, ingestion_ms, message) VALUES (?, ?, ?, ?, ?)",
-                [(group_id, stream_id, ts, ingested or now, message) for ts, ingested, message in rows],
-            )
-            conn.execute(
-                "UPDATE log_streams SET first_event_ms = min(coalesce(first_event_ms, :first), :first),"
-                " last_event_ms = max(coalesce(last_event_ms, :last), :last),"
-                " last_ingestion_ms = :now, stored_bytes = stored_bytes + :size WHERE id = :id",
-                {"first": first, "last": last, "now": now, "size": size, "id": stream_id},
-            )
-            conn.execute("UPDATE log_groups SET stored_bytes = stored_bytes + ? WHERE id = ?", (size, group_id))
-
-        return self._db.writer.submit(append)
+        # The caller only queues. Sizes, time bounds and rows are worked out by the writer, once
+        # for the whole batch: it is the same interpreter (one GIL) either way.
+        return self._db.writer.submit_item(self._appender, (group, stream, tuple(events)))
 
     def get_log_events(
         self,
@@ -132,9 +101,115 @@ class SqliteLogStore:
         return bool(self._db.write(delete))
 
 
-def _ensure(conn: sqlite3.Connection, select: tuple[str, tuple[Any, ...]], insert: tuple[str, tuple[Any, ...]]) -> int:
-    """The id of the row `select` finds, inserting it first if there is none."""
-    row = conn.execute(*select).fetchone()
-    if row is not None:
-        return int(row[0])
-    return int(conn.execute(*insert).lastrowid)  # type: ignore[arg-type]
+_INSERT_EVENTS = "INSERT OR FAIL INTO log_events (group_id, stream_id, ts_ms, ingestion_ms, message) VALUES "
+# Rows of (stream id, first event ms, last event ms, bytes, ingestion ms). UPDATE FROM: SQLite 3.33.
+_UPDATE_STREAMS = (
+    "UPDATE OR FAIL log_streams SET first_event_ms = min(coalesce(first_event_ms, v.column2), v.column2),"
+    " last_event_ms = max(coalesce(last_event_ms, v.column3), v.column3), last_ingestion_ms = v.column5,"
+    " stored_bytes = stored_bytes + v.column4 FROM (VALUES "
+)
+_UPDATE_STREAMS_TAIL = ") AS v WHERE log_streams.id = v.column1"
+_UPDATE_STREAM = (  # the same, one row at a time
+    "UPDATE log_streams SET first_event_ms = min(coalesce(first_event_ms, ?2), ?2),"
+    " last_event_ms = max(coalesce(last_event_ms, ?3), ?3), last_ingestion_ms = ?5,"
+    " stored_bytes = stored_bytes + ?4 WHERE id = ?1"
+)
+_UPDATE_GROUP = "UPDATE log_groups SET stored_bytes = stored_bytes + ? WHERE id = ?"
+
+
+class StaleIds(ServiceError):
+    """A cached log group or stream id named no row: a bug; the writer retries the batch uncached."""
+
+
+class LogAppender:
+    """Writes the queued appends of a batch (a `writer.Batcher`; runs on the writer thread only).
+
+    Per batch: the events of all the appends in a few multi-row inserts, in queue order (ids are
+    commit order, as before); one multi-row update of the streams written to (first and last
+    event time, bytes: summed over the batch first); one update per group. Group and stream ids
+    are cached: the writer thread is the database's only writer, and it calls `reset()` whenever
+    the cache may be wrong (after a rollback, or after any other kind of write, such as
+    delete_log_group). Should an id still be stale, the stream or group update changes fewer
+    rows than it should, and the batch fails and is retried by the writer with a fresh cache.
+    """
+
+    max_cached_streams = 10_000
+    update_from = sqlite3.sqlite_version_info >= (3, 33, 0)
+
+    def __init__(self) -> None:
+        self._groups: dict[str, tuple[int, dict[str, int]]] = {}  # name -> (id, {stream name: id})
+        self._cached_streams = 0
+
+    def reset(self) -> None:
+        self._groups = {}
+        self._cached_streams = 0
+
+    def write_batch(self, conn: sqlite3.Connection, items: list[tuple[str, str, tuple[LogEvent, ...]]]) -> None:
+        now = int(time.time() * 1000)
+        rows: list[Any] = []  # flat: 5 values per event
+        add = rows.extend
+        streams: dict[int, list[int]] = {}  # stream id -> [first ms, last ms, bytes, group id]
+        groups = self._groups
+        for group, stream, events in items:
+            cached = groups.get(group)
+            if cached is None:
+                cached = self._group(conn, group, now)
+            group_id, stream_ids = cached
+            stream_id = stream_ids.get(stream)
+            if stream_id is None:
+                stream_id = self._stream(conn, group_id, stream_ids, stream, now)
+            if not events:
+                continue
+            first = last = events[0].timestamp_ms
+            size = 0
+            for e in events:
+                ts, message = e.timestamp_ms, e.message
+                add((group_id, stream_id, ts, e.ingestion_ms or now, message))
+                size += len(message) if message.isascii() else len(message.encode())
+                if ts < first:
+                    first = ts
+                elif ts > last:
+                    last = ts
+            stats = streams.get(stream_id)
+            if stats is None:
+                streams[stream_id] = [first, last, size, group_id]
+            else:
+                stats[0] = min(stats[0], first)
+                stats[1] = max(stats[1], last)
+                stats[2] += size
+        if not streams:
+            return
+        execute_rows(conn, _INSERT_EVENTS, 5, rows)
+        updates: list[int] = []
+        group_bytes: dict[int, int] = {}
+        for stream_id, (first, last, size, group_id) in streams.items():
+            updates += (stream_id, first, last, size, now)
+            group_bytes[group_id] = group_bytes.get(group_id, 0) + size
+        if self.update_from:
+            changed = execute_rows(conn, _UPDATE_STREAMS, 5, updates, _UPDATE_STREAMS_TAIL)
+        else:
+            changed = sum(conn.execute(_UPDATE_STREAM, updates[i : i + 5]).rowcount for i in range(0, len(updates), 5))
+        for group_id, size in group_bytes.items():
+            changed += conn.execute(_UPDATE_GROUP, (size, group_id)).rowcount
+        if changed != len(streams) + len(group_bytes):
+            raise StaleIds("a cached log group or stream id names no row")
+
+    def _group(self, conn: sqlite3.Connection, name: str, now: int) -> tuple[int, dict[str, int]]:
+        row = conn.execute("SELECT id FROM log_groups WHERE name = ?", (name,)).fetchone()
+        if row is None:
+            row = (conn.execute("INSERT INTO log_groups (name, created_ms) VALUES (?, ?)", (name, now)).lastrowid,)
+        cached = self._groups[name] = (int(row[0]), {})
+        return cached
+
+    def _stream(self, conn: sqlite3.Connection, group_id: int, ids: dict[str, int], name: str, now: int) -> int:
+        row = conn.execute("SELECT id FROM log_streams WHERE group_id = ? AND name = ?", (group_id, name)).fetchone()
+        if row is None:
+            insert = "INSERT INTO log_streams (group_id, name, created_ms) VALUES (?, ?, ?)"
+            row = (conn.execute(insert, (group_id, name, now)).lastrowid,)
+        if self._cached_streams >= self.max_cached_streams:  # forget the other streams' ids
+            for _, stream_ids in self._groups.values():
+                stream_ids.clear()
+            self._cached_streams = 0
+        stream_id = ids[name] = int(row[0])
+        self._cached_streams += 1
+        return stream_id

@@ -18,7 +18,9 @@ class SqliteStore(SqliteFunctionStore, SqliteInvocationStore, SqliteLogStore):
     """Implements `lamina.store.base.Store`. Each part is a class of its own over one Database."""
 
     def __init__(self, db: Database):
-        self._db = db
+        SqliteFunctionStore.__init__(self, db)
+        SqliteInvocationStore.__init__(self, db)
+        SqliteLogStore.__init__(self, db)
 
     @classmethod
     def open(cls, path: Path | str, synchronous: Synchronous = "FULL", max_batch: int = 1024) -> SqliteStore:

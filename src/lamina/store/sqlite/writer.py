@@ -1,14 +1,33 @@
 """The one writer: a thread that owns the write connection and group-commits.
 
-Every write is a closure `fn(connection) -> result` queued with a Future. The writer thread takes
-everything queued (up to `max_batch`), runs each closure inside its own SAVEPOINT of one
-transaction, commits once, and only then resolves the futures. A closure that raises is rolled
-back to its savepoint, so it fails alone: the others in the batch still commit. While one batch
+Two kinds of writes are queued, each with a Future:
+- a closure `fn(connection) -> result`, for anything (creating a function, deleting a group);
+- an item for a `Batcher`, for the hot writes that come many at a time (log appends, invocation
+  records): the batcher writes all the items of a batch with a few set-wise statements.
+
+The writer thread takes everything queued (up to `max_batch`) and runs it, in queue order, in one
+transaction: each closure inside its own SAVEPOINT; each run of batcher items between two closures
+with one `write_batch` call per batcher, without a savepoint. Then it commits once, and only then
+resolves the futures. A closure that raises is rolled back to its savepoint, so it fails alone.
+If a `write_batch` raises, the whole transaction is rolled back and the batch is run again with
+every write (batcher items too) in its own savepoint, so only the bad items fail. While one batch
 is being fsynced the next one piles up in the queue, so the cost of a commit is shared by all
 writers that arrived meanwhile: no timer, no added latency for a lone writer.
 
-Why futures are resolved after COMMIT and not after each closure: "durable before acknowledged"
+Savepoints are not free: SQLite copies every page a savepoint's writes change to a sub-journal
+(a temporary file past 64 KiB), and so does a statement that changes many rows and may abort
+midway; batchers use `INSERT OR FAIL` and `UPDATE OR FAIL`, which need no statement journal.
+
+A closure may run more than once (its first run rolled back with the rest of a batch), so it must
+not have effects outside the connection. Batchers are for writes whose failures are exceptional
+(bad data, a bug); a closure is for a write that may fail as a matter of course.
+
+Why futures are resolved after COMMIT and not after each write: "durable before acknowledged"
 (DESIGN.md principle 3). A caller that sees its future done may tell the world.
+
+Batchers may cache what they know of the database (log group and stream ids) since this thread
+is its only writer. The writer calls their `reset()` whenever that knowledge may be wrong: after
+any rollback (of a savepoint or of a transaction) and after any closure ran.
 """
 
 from __future__ import annotations
@@ -19,7 +38,7 @@ import threading
 from collections.abc import Callable
 from concurrent.futures import Future
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 from lamina.errors import ServiceError
 
@@ -27,20 +46,39 @@ T = TypeVar("T")
 Write = Callable[[sqlite3.Connection], T]
 
 _STOP = object()
+_OK: tuple[None, None] = (None, None)
+
+
+class Batcher(Protocol):
+    """Writes queued items of one kind together; used from the writer thread only."""
+
+    def write_batch(self, conn: sqlite3.Connection, items: list[Any]) -> None:
+        """Write `items` (in queue order) inside the current transaction, all of them or raise."""
+
+    def reset(self) -> None:
+        """Forget anything cached about the database's contents."""
+
+
+# A queued write: (None, closure, future) or (batcher, item, future).
+_Entry = tuple[Batcher | None, Any, "Future[Any]"]
+
+
+class _RunFailed(Exception):
+    """A batcher's `write_batch` raised in the fast path: the batch is to be run carefully."""
 
 
 @dataclass(frozen=True)
 class WriterStats:
     """Counters since open: `writes / commits` is the mean batch size group commit achieved."""
 
-    writes: int = 0  # closures run (and committed or failed)
-    failed: int = 0  # closures that raised
+    writes: int = 0  # closures and batcher items run (and committed or failed)
+    failed: int = 0  # writes that raised
     commits: int = 0  # transactions committed
     largest_batch: int = 0
 
 
 class GroupCommitWriter:
-    """Owns `connection` from its own thread; `submit` is safe from any thread."""
+    """Owns `connection` from its own thread; `submit` and `submit_item` are safe from any thread."""
 
     def __init__(self, connection: sqlite3.Connection, max_batch: int = 1024, name: str = "lamina-writer"):
         if connection.isolation_level is not None:
@@ -51,16 +89,24 @@ class GroupCommitWriter:
         self._closing = threading.Lock()
         self._closed = False
         self._stats = WriterStats()
+        self._batchers: set[Batcher] = set()  # every batcher seen (writer thread only)
         self._thread = threading.Thread(target=self._run, name=name, daemon=True)
         self._thread.start()
 
     def submit(self, fn: Write[T]) -> Future[T]:
         """Queue a write; the future resolves with its result once committed, or with its error."""
-        future: Future[T] = Future()
+        return self._put(None, fn)
+
+    def submit_item(self, batcher: Batcher, item: Any) -> Future[None]:
+        """Queue `item` for `batcher.write_batch`; the future resolves with None once committed."""
+        return self._put(batcher, item)
+
+    def _put(self, batcher: Batcher | None, payload: Any) -> Future[Any]:
+        future: Future[Any] = Future()
         with self._closing:  # a write queued after _STOP would never be answered
             if self._closed:
                 raise ServiceError("the store is closed")
-            self._queue.put((fn, future))
+            self._queue.put((batcher, payload, future))
         return future
 
     def run(self, fn: Write[T]) -> T:
@@ -83,9 +129,10 @@ class GroupCommitWriter:
 
     def _run(self) -> None:
         stopping = False
+        get, get_nowait = self._queue.get, self._queue.get_nowait
         while not stopping:
-            batch = []
-            item = self._queue.get()
+            batch: list[_Entry] = []
+            item = get()
             while True:
                 if item is _STOP:
                     stopping = True
@@ -94,7 +141,7 @@ class GroupCommitWriter:
                 if len(batch) >= self._max_batch:
                     break
                 try:
-                    item = self._queue.get_nowait()
+                    item = get_nowait()
                 except queue.Empty:
                     break
             if batch:
@@ -102,13 +149,13 @@ class GroupCommitWriter:
                     self._commit_batch(batch)
                 except Exception as exc:  # a bug here must not leave callers waiting forever
                     self._rollback_quietly()
-                    for _, future in batch:
+                    for _, _, future in batch:
                         if not future.done():
                             future.set_exception(exc)
         self._conn.close()
 
-    def _commit_batch(self, batch: list[tuple[Write[Any], Future[Any]]]) -> None:
-        batch = [(fn, fut) for fn, fut in batch if fut.set_running_or_notify_cancel()]
+    def _commit_batch(self, batch: list[_Entry]) -> None:
+        batch = [entry for entry in batch if entry[2].set_running_or_notify_cancel()]
         if not batch:
             return
         try:
@@ -118,7 +165,7 @@ class GroupCommitWriter:
             # full and memory errors, or COMMIT failed). Nothing of it is durable, so fall back to
             # one transaction per write: each future then learns its own fate.
             self._rollback_quietly()
-            outcomes = [self._run_alone(fn) for fn, _ in batch]
+            outcomes = [self._run_alone(entry) for entry in batch]
             commits = sum(1 for error, _ in outcomes if error is None)
         else:
             commits = 1
@@ -130,43 +177,108 @@ class GroupCommitWriter:
             commits=s.commits + commits,
             largest_batch=max(s.largest_batch, len(batch)),
         )
-        for (_, future), (error, result) in zip(batch, outcomes, strict=True):
+        for (_, _, future), (error, result) in zip(batch, outcomes, strict=True):
             if error is None:
                 future.set_result(result)
             else:
                 future.set_exception(error)
 
-    def _run_in_one_transaction(self, batch: list[tuple[Write[Any], Future[Any]]]) -> list[tuple[Any, Any]]:
+    def _run_in_one_transaction(self, batch: list[_Entry]) -> list[tuple[Any, Any]]:
+        try:
+            return self._attempt(batch, careful=False)
+        except _RunFailed:
+            # Some batcher item is bad. Undo everything and run the batch again, each write in
+            # its own savepoint this time: only the bad items fail.
+            self._rollback_quietly()
+            return self._attempt(batch, careful=True)
+
+    def _attempt(self, batch: list[_Entry], careful: bool) -> list[tuple[Any, Any]]:
+        """One transaction for the batch, in queue order.
+
+        Fast (careful=False): each run of batcher items between two closures is written with one
+        `write_batch` per batcher, with no savepoint (a savepoint copies every page it changes
+        to a sub-journal), so a failure there raises _RunFailed with half the run written.
+        Careful: each batcher item in its own savepoint. Closures always get their own savepoint:
+        that they raise is a normal outcome (a conflict, a missing function).
+        """
         conn = self._conn
-        outcomes: list[tuple[BaseException | None, Any]] = []
+        outcomes: list[tuple[BaseException | None, Any]] = [_OK] * len(batch)
+        run: list[int] = []  # indices of the batcher items since the last closure
         conn.execute("BEGIN IMMEDIATE")
-        for fn, _ in batch:
-            conn.execute("SAVEPOINT write")
-            try:
-                result = fn(conn)
-            except Exception as exc:
-                if not conn.in_transaction:
-                    raise sqlite3.OperationalError("transaction rolled back by SQLite") from exc
-                conn.execute("ROLLBACK TO write")
-                conn.execute("RELEASE write")
-                outcomes.append((exc, None))
-            else:
-                conn.execute("RELEASE write")
-                outcomes.append((None, result))
+        for i, (batcher, payload, _) in enumerate(batch):
+            if batcher is not None:
+                if careful:
+                    self._batchers.add(batcher)
+                    outcomes[i] = self._in_savepoint(lambda c, b=batcher, p=payload: b.write_batch(c, [p]))
+                else:
+                    run.append(i)
+                continue
+            if run:
+                self._write_run(batch, run)
+                run = []
+            outcomes[i] = self._in_savepoint(payload)
+            self._reset_batchers()  # the closure may have changed what they cache
+        if run:
+            self._write_run(batch, run)
         conn.execute("COMMIT")
         return outcomes
 
-    def _run_alone(self, fn: Write[Any]) -> tuple[BaseException | None, Any]:
+    def _in_savepoint(self, fn: Write[Any]) -> tuple[BaseException | None, Any]:
+        conn = self._conn
+        conn.execute("SAVEPOINT write")
+        try:
+            result = fn(conn)
+        except Exception as exc:
+            if not conn.in_transaction:
+                raise sqlite3.OperationalError("transaction rolled back by SQLite") from exc
+            conn.execute("ROLLBACK TO write")
+            conn.execute("RELEASE write")
+            self._reset_batchers()
+            return exc, None
+        conn.execute("RELEASE write")
+        return None, result
+
+    def _write_run(self, batch: list[_Entry], run: list[int]) -> None:
+        """Write consecutive batcher items set-wise: one `write_batch` call per batcher."""
+        groups: dict[Batcher, list[Any]] = {}
+        for i in run:
+            batcher, payload, _ = batch[i]
+            items = groups.get(batcher)
+            if items is None:
+                groups[batcher] = [payload]  # type: ignore[index]
+            else:
+                items.append(payload)
+        self._batchers.update(groups)
+        try:
+            for batcher, items in groups.items():
+                batcher.write_batch(self._conn, items)
+        except Exception as exc:
+            if not self._conn.in_transaction:
+                raise sqlite3.OperationalError("transaction rolled back by SQLite") from exc
+            raise _RunFailed from exc
+
+    def _run_alone(self, entry: _Entry) -> tuple[BaseException | None, Any]:
+        batcher, payload, _ = entry
         try:
             self._conn.execute("BEGIN IMMEDIATE")
-            result = fn(self._conn)
+            if batcher is None:
+                result = payload(self._conn)
+                self._reset_batchers()
+            else:
+                self._batchers.add(batcher)
+                result = batcher.write_batch(self._conn, [payload])
             self._conn.execute("COMMIT")
         except Exception as exc:
             self._rollback_quietly()
             return exc, None
         return None, result
 
+    def _reset_batchers(self) -> None:
+        for batcher in self._batchers:
+            batcher.reset()
+
     def _rollback_quietly(self) -> None:
+        self._reset_batchers()
         if self._conn.in_transaction:
             try:
                 self._conn.execute("ROLLBACK")

@@ -132,3 +132,105 @@ def test_a_cancelled_write_is_skipped(conn, tmp_path):
 def test_needs_an_autocommit_connection(tmp_path):
     with pytest.raises(ServiceError):
         GroupCommitWriter(sqlite3.connect(tmp_path / "x.db"))
+
+
+# --- batcher items: written set-wise, failures isolated ---------------------------------------
+
+
+class Keys:
+    """A batcher that inserts keys into t; the key "lose" makes SQLite lose the transaction."""
+
+    def __init__(self):
+        self.calls: list[list[str]] = []
+        self.resets = 0
+
+    def write_batch(self, c, items):
+        self.calls.append(list(items))
+        for key in items:
+            if key == "lose":
+                c.execute("ROLLBACK")
+                raise sqlite3.OperationalError("disk I/O error")
+        c.executemany("INSERT INTO t VALUES (?)", [(key,) for key in items])
+
+    def reset(self):
+        self.resets += 1
+
+
+def test_batcher_items_are_written_in_one_call(conn, tmp_path):
+    writer, keys_batcher = GroupCommitWriter(conn), Keys()
+    release = blocked(writer)
+    futures = [writer.submit_item(keys_batcher, f"k{i}") for i in range(10)]
+    release.set()
+    assert [f.result(10) for f in futures] == [None] * 10
+    writer.close()
+    assert keys_batcher.calls == [[f"k{i}" for i in range(10)]]
+    assert keys(tmp_path / "w.db") == sorted(f"k{i}" for i in range(10))
+    stats = writer.stats()
+    assert (stats.writes, stats.failed, stats.commits, stats.largest_batch) == (11, 0, 2, 10)
+
+
+def test_a_bad_item_fails_alone_and_closures_run_once(conn, tmp_path):
+    conn.execute("CREATE TABLE runs (n)")
+    writer, keys_batcher = GroupCommitWriter(conn), Keys()
+    release = blocked(writer)
+    good = [writer.submit_item(keys_batcher, "a"), writer.submit_item(keys_batcher, "b")]
+    closure = writer.submit(lambda c: c.execute("INSERT INTO runs VALUES (1)").lastrowid)
+    dup = writer.submit_item(keys_batcher, "a")  # a constraint error, after a closure
+    good.append(writer.submit_item(keys_batcher, "c"))
+    release.set()
+    assert [f.result(10) for f in good] == [None] * 3
+    assert closure.result(10) == 1
+    with pytest.raises(sqlite3.IntegrityError):
+        dup.result(10)
+    writer.close()
+    assert keys(tmp_path / "w.db") == ["a", "b", "c"]
+    with sqlite3.connect(tmp_path / "w.db") as c:
+        assert c.execute("SELECT count(*) FROM runs").fetchone()[0] == 1  # the first attempt was undone
+    # Fast path: [a, b], then [a, c] failed; then item by item.
+    assert keys_batcher.calls == [["a", "b"], ["a", "c"], ["a"], ["b"], ["a"], ["c"]]
+    assert keys_batcher.resets >= 2  # after the closure and after the rollbacks
+    stats = writer.stats()
+    assert (stats.writes, stats.failed, stats.commits) == (6, 1, 2)
+
+
+def test_items_and_closures_keep_queue_order(conn):
+    writer, keys_batcher = GroupCommitWriter(conn), Keys()
+    release = blocked(writer)
+    count = lambda c: c.execute("SELECT count(*) FROM t").fetchone()[0]  # noqa: E731
+    writer.submit_item(keys_batcher, "a")
+    writer.submit_item(keys_batcher, "b")
+    first = writer.submit(count)
+    writer.submit_item(keys_batcher, "c")
+    second = writer.submit(count)
+    release.set()
+    assert (first.result(10), second.result(10)) == (2, 3)
+    writer.close()
+
+
+def test_a_lost_transaction_with_items_falls_back_to_one_commit_per_write(conn, tmp_path):
+    writer, keys_batcher = GroupCommitWriter(conn), Keys()
+    release = blocked(writer)
+    first = writer.submit_item(keys_batcher, "first")
+    bad = writer.submit_item(keys_batcher, "lose")
+    closure = writer.submit(insert("closure"))
+    last = writer.submit_item(keys_batcher, "last")
+    release.set()
+    first.result(10), closure.result(10), last.result(10)
+    with pytest.raises(sqlite3.OperationalError):
+        bad.result(10)
+    writer.close()
+    assert keys(tmp_path / "w.db") == ["closure", "first", "last"]
+    assert writer.stats().commits == 1 + 3
+
+
+def test_a_cancelled_item_is_skipped(conn, tmp_path):
+    writer, keys_batcher = GroupCommitWriter(conn), Keys()
+    release = blocked(writer)
+    doomed = writer.submit_item(keys_batcher, "doomed")
+    kept = writer.submit_item(keys_batcher, "kept")
+    assert doomed.cancel()
+    release.set()
+    kept.result(10)
+    writer.close()
+    assert keys(tmp_path / "w.db") == ["kept"]
+    assert keys_batcher.calls == [["kept"]]

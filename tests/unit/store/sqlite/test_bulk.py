@@ -1,0 +1,48 @@
+"""execute_rows: many rows per statement, in order, in power-of-two chunks under the parameter limit."""
+
+from __future__ import annotations
+
+import sqlite3
+
+import pytest
+
+from lamina.store.sqlite.bulk import MAX_PARAMETERS, execute_rows
+
+
+@pytest.fixture
+def conn():
+    c = sqlite3.connect(":memory:", isolation_level=None)
+    c.execute("CREATE TABLE t (id INTEGER PRIMARY KEY, a, b, c)")
+    return c
+
+
+@pytest.mark.parametrize("count", [0, 1, 2, 3, 7, 64, 249, 250, 333, 1000])
+def test_inserts_every_row_in_order(conn, count):
+    statements: list[str] = []
+    conn.set_trace_callback(statements.append)
+    params = [v for i in range(count) for v in (i, f"b{i}", None)]
+    assert execute_rows(conn, "INSERT INTO t (a, b, c) VALUES ", 3, params) == count
+    conn.set_trace_callback(None)
+    assert conn.execute("SELECT a, b, c FROM t ORDER BY id").fetchall() == [(i, f"b{i}", None) for i in range(count)]
+    sizes = [s.count("(") - 1 for s in statements]  # expanded SQL: "(a, b, c) VALUES (0, 'b0', NULL), ..."
+    assert sum(sizes) == count
+    assert all(n & (n - 1) == 0 and n * 3 <= MAX_PARAMETERS for n in sizes)  # powers of two, under the limit
+    assert len(statements) == bin(count % 256).count("1") + count // 256  # 333 = 256 + 64 + 8 + 4 + 1
+
+
+def test_returns_the_rows_changed_and_takes_a_tail(conn):
+    execute_rows(conn, "INSERT INTO t (a, b, c) VALUES ", 3, [1, 0, 0, 2, 0, 0, 3, 0, 0])
+    changed = execute_rows(
+        conn,
+        "UPDATE t SET b = v.column2 FROM (VALUES ",
+        2,
+        [1, "x", 3, "z", 99, "none"],
+        ") AS v WHERE t.a = v.column1",
+    )
+    assert changed == 2
+    assert conn.execute("SELECT a, b FROM t ORDER BY a").fetchall() == [(1, "x"), (2, 0), (3, "z")]
+
+
+def test_refuses_a_partial_row(conn):
+    with pytest.raises(ValueError):
+        execute_rows(conn, "INSERT INTO t (a, b, c) VALUES ", 3, [1, 2])
