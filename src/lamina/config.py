@@ -100,6 +100,11 @@ class Settings:
     # LAMINA_INTERPRETERS="python3.12=/usr/bin/python3.12,..." overrides the discovered map.
     interpreters: Mapping[str, str] = field(default_factory=discover_interpreters)
     preload: tuple[str, ...] = ("boto3",)  # LAMINA_PRELOAD (comma-separated; empty for none)
+    # LAMINA_PRELOAD_SERVICES: botocore models a zygote that preloads boto3 loads ahead, so a
+    # handler's first boto3.client(<one of these>) is cheap (comma-separated; `none` for none).
+    preload_services: tuple[str, ...] = (
+        "s3", "dynamodb", "sqs", "sns", "lambda", "kinesis", "logs", "events", "sts", "secretsmanager", "ssm",
+    )  # fmt: skip
     # LAMINA_MEMORY_ENFORCEMENT: auto (cgroup v2, else v1, else RSS watchdog) | cgroup | watchdog | off
     memory_enforcement: str = "auto"
     sync_payload_limit: int = SYNC_PAYLOAD_LIMIT  # LAMINA_SYNC_PAYLOAD_LIMIT
@@ -196,7 +201,9 @@ def _convert(name: str, raw: str, f: dataclasses.Field) -> object:  # type: igno
             merged = discover_interpreters()
             merged.update(_parse_map(raw, "LAMINA_INTERPRETERS"))
             return merged
-        if name == "preload":
+        if name == "preload_services" and raw.strip().lower() == "none":
+            return ()
+        if name in ("preload", "preload_services"):
             return tuple(p.strip() for p in raw.split(",") if p.strip())
         if kind.startswith("int"):
             return int(raw)

@@ -6,6 +6,16 @@ SIGKILLed with every process it started (process group, cgroup members, and its 
 processes when it has its own uid); its cgroups, uid and scratch directory are released in the
 background once the processes are gone.
 
+The process behind an environment (EnvironmentProcess) is forked before it knows its function:
+it joins its own fresh cgroups, takes its own session, sets the rlimits that do not depend on the
+function and points stdout/stderr at its output pipe, then waits on its channel for a `spec`
+frame. The pool keeps one or more such *spares* per zygote, so a cold start skips the fork and,
+above all, the cgroup join (10-30 ms in the kernel when cold starts are spaced out; decision
+0010). Handing a process its function sets the memory limit of its cgroup, gives it a uid and a
+scratch directory, and sends the spec (variables, code, handler, uid): the process drops to that
+uid, scrubs its environment and runs the init phase. With no spare at hand, an environment forks
+its process on the spot and sends the spec at once: the same protocol.
+
 The server side of the channel is an asyncio Protocol on a socketpair; frames are
 struct "!II" (header length, body length) + JSON header + raw body (bootstrap/python.py). Only
 one thing is awaited per invocation: `_waiter`, resolved by the first of: a result frame, the
@@ -15,6 +25,7 @@ timeout timer, channel EOF, or the zygote's exit report for the process.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import math
@@ -23,7 +34,9 @@ import socket
 import struct
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from lamina.errors import ServiceError
@@ -33,7 +46,7 @@ from lamina.runtime.base import EnvironmentSpec, EnvironmentState, Invocation, L
 from lamina.runtime.limits import MB, EnvironmentLimits, Limits, kill_all
 from lamina.runtime.output import Output, make_pipe
 from lamina.runtime.sandbox import Sandbox
-from lamina.runtime.zygote import Zygote
+from lamina.runtime.zygote import Zygote, ZygoteDied
 
 log = logging.getLogger("lamina.runtime")
 
@@ -66,7 +79,7 @@ def log_stream_name(version: str, hex_id: str, now: float | None = None) -> str:
 
 
 class _Channel(asyncio.Protocol):
-    def __init__(self, env: ProcessEnvironment) -> None:
+    def __init__(self, env: EnvironmentProcess) -> None:
         self.env = env
         self.buf = bytearray()
 
@@ -92,69 +105,269 @@ class _Channel(asyncio.Protocol):
         self.env._event(("died",))
 
 
-class ProcessEnvironment:
-    """An Environment (runtime/base.py) backed by a real process."""
+class EnvironmentProcess:
+    """The process behind an environment, from fork to release.
 
-    def __init__(self, plan: LaunchPlan, limits: Limits, sandbox: Sandbox) -> None:
+    `fork()` asks the zygote for a child that prepares itself without knowing its function
+    (cgroups joined, session, rlimits, output) and then waits for a spec on its channel. Until an
+    environment adopts it (`ProcessEnvironment(..., process=...)`), it is a *spare*: if it dies
+    meanwhile (its zygote died, say) it releases itself. `kill()` SIGKILLs it with everything it
+    started and releases its cgroups, uid, scratch directory, channel and pipe in the background.
+    """
+
+    def __init__(
+        self,
+        zygote: Zygote,
+        limits: Limits,
+        sandbox: Sandbox,
+        *,
+        max_processes: int = 1024,
+        max_files: int = 1024,
+        output_cap: int = 1 << 20,
+    ) -> None:
+        self.id = uuid.uuid4().hex
+        self.zygote = zygote
+        self.pid = 0
+        self.uid: int | None = None  # given when handed out, if the plan drops privileges
+        self.scratch: Path | None = None  # made when handed out (owned by the uid)
+        self.limits: EnvironmentLimits | None = None
+        self.output: Output | None = None
+        self.transport: asyncio.Transport | None = None
+        self.listener: Callable[[tuple[Any, ...]], None] | None = None  # the adopting environment
+        self._pool_limits = limits
+        self._sandbox = sandbox
+        self._max_processes = max_processes
+        self._max_files = max_files
+        self._output_cap = output_cap
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._forking: asyncio.Task[None] | None = None
+        self._exit: asyncio.Future[int | None] | None = None
+        self._cleanup: asyncio.Task[None] | None = None
+
+    # Fork ------------------------------------------------------------------------------------
+
+    def fork(self) -> asyncio.Task[None]:
+        """Start the fork (once); the task ends when the zygote has reported the pid, which may
+        be before the child has finished joining its cgroups (a spec sent meanwhile waits in
+        the channel). Raises ZygoteDied or OSError."""
+        if self._forking is None:
+            self._loop = asyncio.get_running_loop()
+            self._forking = self._loop.create_task(self._fork())
+        return self._forking
+
+    @property
+    def forked(self) -> bool:
+        """The fork has succeeded (the pid is known)."""
+        return self._forking is not None and self._forking.done() and self.pid > 0
+
+    async def _fork(self) -> None:
+        loop = asyncio.get_running_loop()
+        # mkdir of a cgroup waits for the cgroup mutex, which a concurrent join into another
+        # group holds for its whole RCU grace period (up to ~30 ms): not on the event loop.
+        create = loop.run_in_executor(None, self._pool_limits.create, self.id)
+        try:
+            self.limits = await asyncio.shield(create)
+        except asyncio.CancelledError:
+            with contextlib.suppress(Exception):
+                self.limits = await create  # so that the release removes the groups
+            raise
+        read_fd, write_fd = make_pipe()
+        self.output = Output(read_fd, self._output_cap)
+        self.output.start()
+        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            try:
+                transport, _ = await loop.create_unix_connection(lambda: _Channel(self), sock=ours)
+            except BaseException:
+                ours.close()
+                raise
+            self.transport = transport  # type: ignore[assignment]
+            prep = {"cgroups": self.limits.join, "nproc": self._max_processes, "nofile": self._max_files}
+            self.pid = await self.zygote.spawn(prep, [theirs.fileno(), write_fd])
+        finally:
+            theirs.close()
+            os.close(write_fd)
+        self._exit = self.zygote.exit_status(self.pid)
+        self._exit.add_done_callback(self._on_exit)
+
+    # Hand-out --------------------------------------------------------------------------------
+
+    def send(self, header: dict[str, Any], body: bytes = b"") -> None:
+        """One frame to the process: its spec, then invocations."""
+        assert self.transport is not None
+        head = json.dumps(header, separators=(",", ":")).encode()
+        prefix = PREFIX.pack(len(head), len(body))
+        if len(body) < _SMALL:
+            self.transport.write(prefix + head + body)
+        else:  # no copy of a large payload
+            self.transport.writelines([prefix + head, body])
+
+    # Events ----------------------------------------------------------------------------------
+
+    def _event(self, event: tuple[Any, ...]) -> None:
+        if self.listener is not None:
+            self.listener(event)
+        elif event[0] == "died":
+            self.kill()  # a spare that died waiting: never hand it out
+
+    def _on_exit(self, _: object) -> None:
+        # The exit report travels on the zygote's socket, the last frames and EOF on the
+        # channel: let the channel speak first. The report only decides when a forked
+        # grandchild still holds the channel open (so no EOF comes).
+        assert self._loop is not None
+        self._loop.call_later(EXIT_GRACE_S, self._event, ("died",))
+
+    async def exit_status(self) -> int | None:
+        if self._exit is None:
+            return None
+        try:
+            return await asyncio.wait_for(asyncio.shield(self._exit), EXIT_REPORT_WAIT_S)
+        except TimeoutError:
+            return None
+
+    # Death -------------------------------------------------------------------------------------
+
+    @property
+    def dead(self) -> bool:
+        return self._cleanup is not None
+
+    @property
+    def released(self) -> bool:
+        """Dead, and its processes, cgroups, uid and scratch directory are gone."""
+        return self._cleanup is not None and self._cleanup.done()
+
+    def kill(self) -> None:
+        """SIGKILL the process and everything it started; release resources in the background."""
+        if self._cleanup is not None:
+            return
+        self._kill_processes()
+        loop = self._loop or asyncio.get_running_loop()
+        self._cleanup = loop.create_task(self._release())
+
+    async def stop(self) -> None:
+        """Kill the process and wait until its resources are released."""
+        self.kill()
+        assert self._cleanup is not None
+        await asyncio.shield(self._cleanup)
+
+    def _kill_processes(self) -> None:
+        pids = self.limits.pids() if self.limits else set()
+        kill_all(self.pid or None, pids, self.uid)
+
+    async def _release(self) -> None:
+        if self._forking is not None and not self._forking.done():
+            # Not cancelled: a child may exist before its pid is known. The zygote answers
+            # within milliseconds (or fails the spawn if it dies); then the child is killed.
+            await asyncio.wait([self._forking])
+        if self.pid:
+            self._kill_processes()  # the pid may have become known since kill()
+            await self.exit_status()
+        limits = self.limits
+        for _ in range(250):  # ~5 s for the last processes of the group to die
+            if limits is None:
+                break
+            limits.unwatch()
+            if await asyncio.to_thread(limits.remove_groups):  # rmdir waits for the cgroup mutex
+                limits.close_files()
+                break
+            kill_all(self.pid or None, limits.pids(), self.uid)
+            await asyncio.sleep(0.02)
+        else:
+            log.warning("environment %s: processes survive SIGKILL; cgroups left behind", self.id)
+        if self.uid is not None:
+            kill_all(None, set(), self.uid)
+            self._sandbox.release_uid(self.uid)
+        if self.transport is not None:
+            self.transport.abort()
+        if self.output is not None:
+            self.output.drain()
+            self.output.close()
+        if self.scratch is not None:
+            await asyncio.to_thread(Sandbox.remove_scratch, self.scratch)
+
+    def __repr__(self) -> str:
+        state = "dead" if self.dead else ("adopted" if self.listener else "spare")
+        return f"<EnvironmentProcess {self.id[:8]} pid={self.pid} {state}>"
+
+
+class ProcessEnvironment:
+    """An Environment (runtime/base.py) backed by a real process.
+
+    `process` is a spare to adopt (forked or still forking); without one the environment forks
+    its own process when it starts."""
+
+    def __init__(
+        self, plan: LaunchPlan, limits: Limits, sandbox: Sandbox, process: EnvironmentProcess | None = None
+    ) -> None:
         self.plan = plan
         self.spec = plan.spec
-        hex_id = uuid.uuid4().hex
-        self.id = hex_id
-        self.log_stream = log_stream_name(plan.spec.version, hex_id)
+        self.from_spare = process is not None
+        self._proc = process or EnvironmentProcess(
+            plan.zygote,
+            limits,
+            sandbox,
+            max_processes=plan.max_processes,
+            max_files=plan.max_files,
+            output_cap=plan.output_cap,
+        )
+        self.id = self._proc.id
+        self.log_stream = log_stream_name(plan.spec.version, self.id)
         self.state = EnvironmentState.STARTING
         self.retired = False
         self.idle_since = 0.0
-        self.pid = 0
-        self.uid: int | None = None
-        self._pool_limits = limits
         self._sandbox = sandbox
         self._limits: EnvironmentLimits | None = None
         self._output: Output | None = None
-        self._scratch: Any = None
-        self._transport: asyncio.Transport | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._waiter: asyncio.Future[tuple[Any, ...]] | None = None
-        self._exit: asyncio.Future[int | None] | None = None
-        self._cleanup: asyncio.Task[None] | None = None
         self._init_ms: float | None = None
         self._init_logs: list[LogLine] = []
         self._init_failure: tuple[Any, ...] | None = None
         self._invoked = False
         self._rss_kb = 0
 
+    @property
+    def pid(self) -> int:
+        return self._proc.pid
+
+    @property
+    def uid(self) -> int | None:
+        return self._proc.uid
+
     # Start-up and the init phase ----------------------------------------------------------
 
     async def start(self) -> None:
-        """Fork the process and wait for its init phase. A failing init is not an exception:
-        it is kept and returned by the first invoke(). Raises ZygoteDied if the zygote is gone."""
+        """Hand the process its function (forking it first if it is not a spare) and wait for
+        its init phase. A failing init is not an exception: it is kept and returned by the
+        first invoke(). Raises ZygoteDied if the zygote is gone."""
         loop = self._loop = asyncio.get_running_loop()
-        plan, spec = self.plan, self.spec
+        plan, spec, proc = self.plan, self.spec, self._proc
+        started = time.perf_counter()
         try:
+            forking = proc.fork()
+            await asyncio.wait([forking])
+            if forking.cancelled() or proc.dead:
+                raise ZygoteDied("the environment's process died before it was handed out")
+            if self.from_spare and forking.exception() is not None:
+                # A spare forked earlier failed: say so in a way the pool retries on.
+                raise ZygoteDied(f"the spare process could not start: {forking.exception()}")
+            forking.result()  # ZygoteDied, OSError
+            assert proc.limits is not None and proc.output is not None and proc.transport is not None
+            proc.listener = self._event
+            self._limits, self._output = proc.limits, proc.output
             if plan.drop_privileges:
-                self.uid = self._sandbox.allocate_uid()
-            self._scratch = self._sandbox.make_scratch(self.id, self.uid)
-            self._limits = self._pool_limits.create(self.id, spec.memory_mb)
-            read_fd, write_fd = make_pipe()
-            self._output = Output(read_fd, plan.output_cap)
-            self._output.start()
-            ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
-            try:
-                transport, _ = await loop.create_unix_connection(lambda: _Channel(self), sock=ours)
-                self._transport = transport  # type: ignore[assignment]
-                self._waiter = loop.create_future()
-                started = time.perf_counter()
-                self.pid = await plan.zygote.spawn(self._child_spec(), [theirs.fileno(), write_fd])
-            finally:
-                theirs.close()
-                os.close(write_fd)
+                proc.uid = self._sandbox.allocate_uid()
+            proc.scratch = self._sandbox.make_scratch(proc.id, proc.uid)
+            proc.limits.set_memory(spec.memory_mb)  # before the process learns whose it is
+            proc.output.cap = plan.output_cap
+            self._waiter = loop.create_future()
+            proc.send({"t": "spec", "spec": self._child_spec()})
         except OSError as exc:
             self.kill()
             raise ServiceError(f"cannot start an environment for {spec.function_name}: {exc}") from exc
         except BaseException:
             self.kill()
             raise
-        self._exit = plan.zygote.exit_status(self.pid)
-        self._exit.add_done_callback(self._on_exit)
         timer = loop.call_later(plan.init_timeout_s, self._on_timeout)
         try:
             event = await self._waiter
@@ -166,7 +379,7 @@ class ProcessEnvironment:
             self._waiter = None
         self._init_ms = (time.perf_counter() - started) * 1000
         if event[0] == "died":
-            status = await self._exit_status()
+            status = await proc.exit_status()
             self._init_failure = ("crash", status)
         self._output.drain()
         self._init_logs = self._output.take()
@@ -182,22 +395,19 @@ class ProcessEnvironment:
         self.kill()
 
     def _child_spec(self) -> dict[str, Any]:
-        """What the zygote's child needs to sandbox itself and run (bootstrap/python.py)."""
-        plan, spec = self.plan, self.spec
-        assert self._limits is not None
+        """What the process needs to become this function's environment (bootstrap/python.py);
+        the rest (cgroups, NOFILE/NPROC) it was given when it was forked."""
+        plan, spec, proc = self.plan, self.spec, self._proc
         env = dict(plan.env)
         env["AWS_LAMBDA_LOG_STREAM_NAME"] = self.log_stream
-        env["TMPDIR"] = env["HOME"] = str(self._scratch)
+        env["TMPDIR"] = env["HOME"] = str(proc.scratch)
         return {
             "env": env,
             "cwd": str(spec.code_dir),
             "path": list(plan.path),
             "handler": spec.handler,
-            "uid": self.uid,
-            "gid": self.uid,
-            "cgroups": self._limits.join,
-            "nproc": plan.max_processes,
-            "nofile": plan.max_files,
+            "uid": proc.uid,
+            "gid": proc.uid,
             "fsize": spec.ephemeral_storage_mb * MB,
             "response_limit": plan.response_limit,
         }
@@ -233,7 +443,7 @@ class ProcessEnvironment:
         waiter = self._waiter = self._loop.create_future()
         timer = self._loop.call_later(timeout, self._on_timeout)
         started = time.perf_counter()
-        self._send(header, invocation.payload)
+        self._proc.send(header, invocation.payload)
         self._limits.watch(self.pid, self.kill)
         try:
             event = await waiter
@@ -349,28 +559,12 @@ class ProcessEnvironment:
 
     # Events ------------------------------------------------------------------------------------
 
-    def _send(self, header: dict[str, Any], body: bytes) -> None:
-        assert self._transport is not None
-        head = json.dumps(header, separators=(",", ":")).encode()
-        prefix = PREFIX.pack(len(head), len(body))
-        if len(body) < _SMALL:
-            self._transport.write(prefix + head + body)
-        else:  # no copy of a large payload
-            self._transport.writelines([prefix + head, body])
-
     def _event(self, event: tuple[Any, ...]) -> None:
         waiter = self._waiter
         if waiter is not None and not waiter.done():
             waiter.set_result(event)
         elif event[0] == "died" and self.state is EnvironmentState.IDLE:
             self.kill()  # died while idle (a background thread, the OOM killer): never reuse it
-
-    def _on_exit(self, _: object) -> None:
-        # The exit report travels on the zygote's socket, the last frames and EOF on the
-        # channel: let the channel speak first. The report only decides when a forked
-        # grandchild still holds the channel open (so no EOF comes).
-        assert self._loop is not None
-        self._loop.call_later(EXIT_GRACE_S, self._event, ("died",))
 
     def _on_timeout(self) -> None:
         waiter = self._waiter
@@ -379,57 +573,24 @@ class ProcessEnvironment:
             self.kill()  # now, not after the awaiting task wakes: stop the burn at once
 
     async def _exit_status(self) -> int | None:
-        if self._exit is None:
-            return None
-        try:
-            return await asyncio.wait_for(asyncio.shield(self._exit), EXIT_REPORT_WAIT_S)
-        except TimeoutError:
-            return None
+        return await self._proc.exit_status()
 
     # Death -------------------------------------------------------------------------------------
 
     def kill(self) -> None:
         """SIGKILL the environment and everything it started; release resources in the background."""
-        if self._cleanup is not None:
-            return
         self.state = EnvironmentState.DEAD
-        pids = self._limits.pids() if self._limits else set()
-        kill_all(self.pid or None, pids, self.uid)
-        loop = self._loop or asyncio.get_running_loop()
-        self._cleanup = loop.create_task(self._release())
+        self._proc.kill()
 
     @property
     def released(self) -> bool:
         """Dead, and its processes, cgroups, uid and scratch directory are gone."""
-        return self._cleanup is not None and self._cleanup.done()
+        return self._proc.released
 
     async def stop(self) -> None:
         """Kill the environment and wait until its resources are released."""
-        self.kill()
-        assert self._cleanup is not None
-        await asyncio.shield(self._cleanup)
-
-    async def _release(self) -> None:
-        if self.pid:
-            await self._exit_status()
-        limits = self._limits
-        for _ in range(250):  # ~5 s for the last processes of the group to die
-            if limits is None or limits.destroy():
-                break
-            kill_all(self.pid or None, limits.pids(), self.uid)
-            await asyncio.sleep(0.02)
-        else:
-            log.warning("environment %s: processes survive SIGKILL; cgroups left behind", self.id)
-        if self.uid is not None:
-            kill_all(None, set(), self.uid)
-            self._sandbox.release_uid(self.uid)
-        if self._transport is not None:
-            self._transport.abort()
-        if self._output is not None:
-            self._output.drain()
-            self._output.close()
-        if self._scratch is not None:
-            await asyncio.to_thread(Sandbox.remove_scratch, self._scratch)
+        self.state = EnvironmentState.DEAD
+        await self._proc.stop()
 
     def __repr__(self) -> str:
         return f"<ProcessEnvironment {self.id[:8]} {self.spec.function_name} pid={self.pid} {self.state}>"

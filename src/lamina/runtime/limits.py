@@ -212,6 +212,21 @@ class EnvironmentLimits:
     def enforced(self) -> bool:
         return "memory" in self.groups or self._watchdog
 
+    def set_memory(self, memory_mb: int) -> None:
+        """Set the memory limit (once, on groups made without one). A write to a group that
+        has a process in it is as cheap as to an empty one (~0.1 ms): the cost of a cold start
+        is in joining a group, not in limiting it."""
+        self.memory_bytes = memory_mb * MB
+        memory = self.groups.get("memory")
+        if memory is None:
+            return
+        if self.version == 2:
+            _write(memory / "memory.max", str(self.memory_bytes))
+        else:
+            _write(memory / "memory.limit_in_bytes", str(self.memory_bytes))
+            with contextlib.suppress(OSError):  # no swap accounting: nothing to cap
+                _write(memory / "memory.memsw.limit_in_bytes", str(self.memory_bytes))
+
     def peak_bytes(self) -> int:
         peak = 0
         if self._peak_fd >= 0:
@@ -265,6 +280,14 @@ class EnvironmentLimits:
     def destroy(self) -> bool:
         """Remove the cgroups; False while processes remain in them (try again later)."""
         self.unwatch()
+        done = self.remove_groups()
+        if done:
+            self.close_files()
+        return done
+
+    def remove_groups(self) -> bool:
+        """The rmdir part of destroy(): touches no event-loop state, so it may run in a thread
+        (an rmdir waits for the cgroup mutex, which a concurrent join holds for up to ~30 ms)."""
         done = True
         for group in self.groups.values():
             try:
@@ -277,10 +300,12 @@ class EnvironmentLimits:
                 done = False
         if done:
             self.groups = {}
-            if self._peak_fd >= 0:
-                os.close(self._peak_fd)
-                self._peak_fd = -1
         return done
+
+    def close_files(self) -> None:
+        if self._peak_fd >= 0:
+            os.close(self._peak_fd)
+            self._peak_fd = -1
 
 
 def _tree_rss(pid: int) -> int:
@@ -338,10 +363,12 @@ class Limits:
     def limits_processes(self) -> bool:
         return self._pids is not None
 
-    def create(self, env_id: str, memory_mb: int) -> EnvironmentLimits:
+    def create(self, env_id: str, memory_mb: int | None = None) -> EnvironmentLimits:
+        """Make the groups of one environment. Without `memory_mb` the memory limit is left
+        unset (the pool's own group bounds it) until `EnvironmentLimits.set_memory`: a spare
+        process joins its groups before anyone knows which function it will run."""
         groups: dict[str, Path] = {}
         version = 1
-        memory_bytes = memory_mb * MB
         try:
             if self._memory is not None:
                 group = self._memory.root / env_id
@@ -349,13 +376,8 @@ class Limits:
                 groups["memory"] = group
                 version = self._memory.version
                 if version == 2:
-                    _write(group / "memory.max", str(memory_bytes))
                     with contextlib.suppress(OSError):
                         _write(group / "memory.swap.max", "0")
-                else:
-                    _write(group / "memory.limit_in_bytes", str(memory_bytes))
-                    with contextlib.suppress(OSError):  # no swap accounting: nothing to cap
-                        _write(group / "memory.memsw.limit_in_bytes", str(memory_bytes))
             if self._pids is not None:
                 if self._pids is self._memory:
                     groups["pids"] = groups["memory"]
@@ -366,9 +388,16 @@ class Limits:
                     version = version if "memory" in groups else self._pids.version
                 _write(groups["pids"] / "pids.max", str(self.max_processes))
         except OSError:
-            EnvironmentLimits(groups, version, memory_bytes, False).destroy()
+            EnvironmentLimits(groups, version, 0, False).destroy()
             raise
-        return EnvironmentLimits(groups, version, memory_bytes, self.mode == MemoryMode.WATCHDOG)
+        limits = EnvironmentLimits(groups, version, 0, self.mode == MemoryMode.WATCHDOG)
+        if memory_mb is not None:
+            try:
+                limits.set_memory(memory_mb)
+            except OSError:
+                limits.destroy()
+                raise
+        return limits
 
     def close(self) -> None:
         for tree in {id(t): t for t in (self._memory, self._pids) if t is not None}.values():

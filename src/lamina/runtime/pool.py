@@ -6,6 +6,11 @@
 - Zygotes are started lazily, one per (interpreter, preload set), and restarted if they die.
   A function that bundles a package the zygote preloaded (say its own `boto3/`) gets the
   interpreter's zygote without preloads: its own copy must win (DESIGN.md, Runtime).
+- Each zygote keeps `spares` (default 1) pre-forked processes that have done everything that does
+  not depend on the function (own cgroups joined, session, rlimits, output pipe) and wait for a
+  spec. A cold start hands one its function and forks a replacement in the background, 50 ms
+  later; with none at hand (a burst) the environment forks its own. Spares belong to a zygote, so the preload rule
+  above holds for them too; they are never reused: handed out once, or killed.
 - Idle environments are reaped after Settings.keep_alive_seconds; `retire(prefix)` drops the
   environments of changed or deleted versions; `close()` kills everything it ever started.
 """
@@ -23,7 +28,7 @@ from types import TracebackType
 from lamina.config import Settings
 from lamina.errors import ServiceError
 from lamina.runtime.base import EnvironmentSpec, EnvironmentState
-from lamina.runtime.environment import LaunchPlan, ProcessEnvironment
+from lamina.runtime.environment import EnvironmentProcess, LaunchPlan, ProcessEnvironment
 from lamina.runtime.limits import Limits
 from lamina.runtime.packages import RuntimePackages
 from lamina.runtime.sandbox import Sandbox
@@ -32,6 +37,7 @@ from lamina.runtime.zygote import BOOTSTRAP, Zygote, ZygoteDied
 log = logging.getLogger("lamina.runtime")
 
 INIT_TIMEOUT_S = 10.0  # AWS's init phase limit for on-demand functions
+SPARE_REFILL_DELAY_S = 0.05  # from a cold start to forking the replacement of the spare it took
 
 
 class _Lease:
@@ -59,7 +65,10 @@ class ProcessPool:
     `packages_dir` holds the runtime packages (boto3 for every Python; default
     `<data_dir>/runtime/packages`); `scratch_dir` is where per-environment TMPDIRs go (default:
     the system temp dir); `max_processes` is pids.max / RLIMIT_NPROC per environment;
-    `drop_privileges` None = run environments under their own uid when root and paths allow.
+    `drop_privileges` None = run environments under their own uid when root and paths allow;
+    `spares` is how many pre-forked processes each zygote keeps ready (0: fork on demand only);
+    `preload_services` the botocore service models zygotes that preload botocore warm (default
+    Settings.preload_services).
     """
 
     def __init__(
@@ -72,10 +81,14 @@ class ProcessPool:
         drop_privileges: bool | None = None,
         init_timeout_s: float = INIT_TIMEOUT_S,
         bootstrap: Path = BOOTSTRAP,
+        spares: int = 1,
+        preload_services: tuple[str, ...] | None = None,
     ) -> None:
         self.settings = settings
         self.keep_alive_s = settings.keep_alive_seconds
         self.max_processes = max_processes
+        self.spares = max(0, spares)
+        self.preload_services = tuple(settings.preload_services if preload_services is None else preload_services)
         self.init_timeout_s = init_timeout_s
         self._bootstrap = bootstrap
         self._packages = RuntimePackages(packages_dir or Path(settings.data_dir) / "runtime" / "packages")
@@ -87,6 +100,7 @@ class ProcessPool:
         self._zygote_starts: dict[tuple[str, tuple[str, ...]], asyncio.Task[Zygote]] = {}
         self._plans: dict[tuple[str, ...], LaunchPlan] = {}
         self._idle: dict[tuple[str, ...], list[ProcessEnvironment]] = {}
+        self._spares: dict[Zygote, list[EnvironmentProcess]] = {}
         self._envs: set[ProcessEnvironment] = set()
         self._reaper: asyncio.Task[None] | None = None
         self._closed = False
@@ -121,6 +135,7 @@ class ProcessPool:
             "busy": live - idle - counts[EnvironmentState.STARTING],
             "starting": counts[EnvironmentState.STARTING],
             "zygotes": sum(1 for z in self._zygotes.values() if z.alive),
+            "spares": sum(1 for procs in self._spares.values() for proc in procs if not proc.dead),
             "cold_starts": self._cold_starts,
             "warm_starts": self._warm_starts,
         }
@@ -135,7 +150,11 @@ class ProcessPool:
         for task in list(self._zygote_starts.values()):
             with contextlib.suppress(Exception):
                 await task
-        await asyncio.gather(*(env.stop() for env in list(self._envs)), return_exceptions=True)
+        spares = [proc for procs in self._spares.values() for proc in procs]
+        self._spares.clear()
+        await asyncio.gather(
+            *(env.stop() for env in list(self._envs)), *(proc.stop() for proc in spares), return_exceptions=True
+        )
         await asyncio.gather(*(z.stop() for z in self._zygotes.values()), return_exceptions=True)
         self._envs.clear()
         self._idle.clear()
@@ -182,14 +201,19 @@ class ProcessPool:
         self._start_reaper()
         for attempt in (1, 2):
             plan = await self._plan(spec)
-            env = ProcessEnvironment(plan, self._get_limits(), self._get_sandbox())
+            env = ProcessEnvironment(plan, self._get_limits(), self._get_sandbox(), self._take_spare(plan.zygote))
             self._envs.add(env)
+            # Not at once: forking the replacement while this cold start's init, first
+            # invocation and answer are under way costs them 1-2 ms (the server's CPU, GIL and
+            # loop are shared); by then they are usually done, and the next spaced cold start
+            # still finds a spare that has joined its groups.
+            asyncio.get_running_loop().call_later(SPARE_REFILL_DELAY_S, self._fill_spares, plan.zygote)
             try:
                 await env.start()
             except ZygoteDied:
                 if attempt == 2:
                     raise
-                log.warning("zygote for %s died during a spawn; restarting it", spec.interpreter)
+                log.warning("environment process for %s died before its init; trying again", spec.function_name)
                 continue
             self._cold_starts += 1
             return env
@@ -203,6 +227,51 @@ class ProcessPool:
             return
         env.idle_since = time.monotonic()
         self._idle.setdefault(env.spec.key, []).append(env)
+
+    # Spares ------------------------------------------------------------------------------------
+
+    def _take_spare(self, zygote: Zygote) -> EnvironmentProcess | None:
+        """A live spare of `zygote`: one already forked if any, else the oldest still forking
+        (its cgroup join started earlier than a new fork's would)."""
+        procs = self._spares.get(zygote)
+        if not procs:
+            return None
+        procs[:] = [proc for proc in procs if not proc.dead]
+        proc = next((p for p in procs if p.forked), procs[0] if procs else None)
+        if proc is not None:
+            procs.remove(proc)
+        return proc
+
+    def _fill_spares(self, zygote: Zygote) -> None:
+        """Fork spares in the background until `zygote` has `self.spares` live ones."""
+        if self._closed or not zygote.alive or self.spares <= 0:
+            return
+        try:
+            limits, sandbox = self._get_limits(), self._get_sandbox()
+        except Exception:  # reported by the next lease, which needs them too
+            return
+        procs = self._spares.setdefault(zygote, [])
+        procs[:] = [proc for proc in procs if not proc.dead]
+        while len(procs) < self.spares:
+            proc = EnvironmentProcess(
+                zygote,
+                limits,
+                sandbox,
+                max_processes=self.max_processes,
+                output_cap=self.settings.max_log_bytes_per_invoke,
+            )
+            proc.fork().add_done_callback(lambda task, proc=proc: self._spare_forked(proc, task))
+            procs.append(proc)
+
+    @staticmethod
+    def _spare_forked(proc: EnvironmentProcess, task: asyncio.Task[None]) -> None:
+        if task.cancelled():
+            return
+        exc = task.exception()
+        if exc is not None:
+            # A dying zygote is reported (and restarted) on its own; anything else is news.
+            log.log(logging.DEBUG if isinstance(exc, ZygoteDied) else logging.WARNING, "no spare process: %s", exc)
+            proc.kill()  # dropped from the spares at the next look
 
     def _start_reaper(self) -> None:
         if self._reaper is None or self._reaper.done():
@@ -282,12 +351,18 @@ class ProcessPool:
             packages = await asyncio.to_thread(self._packages.path_for, interpreter)
         except Exception as exc:  # OSError, CalledProcessError, TimeoutExpired
             raise ZygoteDied(f"cannot use interpreter {interpreter}: {exc}") from exc
-        zygote = Zygote(interpreter, preload, (str(packages),) if packages else (), self._bootstrap)
+        zygote = Zygote(
+            interpreter, preload, (str(packages),) if packages else (), self._bootstrap, self.preload_services
+        )
         await zygote.start()
         if self._closed:
             await zygote.stop()
             raise ServiceError("the environment pool is closed")
         self._zygotes[(interpreter, preload)] = zygote
+        for dead in [z for z in self._spares if not z.alive]:
+            for proc in self._spares.pop(dead):
+                proc.kill()  # they died with their zygote: release their groups and pipes
+        self._fill_spares(zygote)
         return zygote
 
     def _get_limits(self) -> Limits:

@@ -53,11 +53,13 @@ class Zygote:
         preload: tuple[str, ...] = (),
         extra_path: tuple[str, ...] = (),
         bootstrap: Path = BOOTSTRAP,
+        services: tuple[str, ...] = (),
     ) -> None:
         self.interpreter = interpreter
         self.preload = preload
         self.extra_path = extra_path
         self.bootstrap = bootstrap
+        self.services = services  # botocore models to warm (only if botocore is preloaded)
         self.info: ZygoteInfo | None = None
         self._proc: subprocess.Popen[bytes] | None = None
         self._sock: socket.socket | None = None
@@ -72,7 +74,9 @@ class Zygote:
     async def start(self, timeout: float = 60.0) -> ZygoteInfo:
         loop = self._loop = asyncio.get_running_loop()
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
-        config = json.dumps({"preload": list(self.preload), "path": list(self.extra_path)})
+        config = json.dumps(
+            {"preload": list(self.preload), "path": list(self.extra_path), "services": list(self.services)}
+        )
         try:
             self._proc = subprocess.Popen(
                 [self.interpreter, "-I", "-S", "-B", str(self.bootstrap), "zygote", str(theirs.fileno()), config],
@@ -99,7 +103,9 @@ class Zygote:
         return self.info
 
     async def spawn(self, spec: dict[str, Any], fds: list[int]) -> int:
-        """Fork an environment; `fds` = [channel socket, output pipe write end]. Returns its pid."""
+        """Fork an environment's process; `fds` = [channel socket, output pipe write end]. `spec`
+        is what does not depend on the function (cgroups to join, rlimits); the child then waits
+        for the function's spec on the channel (see environment.py). Returns its pid."""
         if not self.alive or self._sock is None or self._loop is None:
             raise ZygoteDied("zygote is not running")
         self._next_id += 1

@@ -62,7 +62,8 @@ def runner() -> Iterator[Runner]:
 def make_pool(tmp: Path, **settings: object) -> ProcessPool:
     options: dict[str, object] = {"data_dir": tmp, "keep_alive_seconds": 600.0}
     options.update(settings)
-    pool_args = {k: options.pop(k) for k in ("max_processes", "drop_privileges", "init_timeout_s") if k in options}
+    pool_keys = ("max_processes", "drop_privileges", "init_timeout_s", "spares", "preload_services")
+    pool_args = {k: options.pop(k) for k in pool_keys if k in options}
     return ProcessPool(Settings(**options), packages_dir=PACKAGES_DIR, **pool_args)  # type: ignore[arg-type]
 
 

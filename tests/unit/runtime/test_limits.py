@@ -72,3 +72,23 @@ def test_tree_rss_counts_descendants():
     finally:
         os.killpg(proc.pid, signal.SIGKILL)
         proc.wait()
+
+
+def test_groups_made_without_a_memory_limit_get_one_later():
+    """A spare's groups: made (and joined) before the function, hence its MemorySize, is known."""
+    limits = Limits("auto")
+    try:
+        env = limits.create("env3")
+        assert env.memory_bytes == 0
+        memory = env.groups.get("memory")
+        name = "memory.max" if env.version == 2 else "memory.limit_in_bytes"
+        if memory is not None:
+            unset = (memory / name).read_text().strip()
+            assert unset == "max" or int(unset) > 1 << 40
+        env.set_memory(96)
+        assert env.memory_bytes == 96 << 20  # what the watchdog enforces, without cgroups
+        if memory is not None:
+            assert int((memory / name).read_text()) == 96 << 20
+        assert env.destroy()
+    finally:
+        limits.close()

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import socket
+import struct
 import sys
 
 import pytest
@@ -24,14 +26,17 @@ def test_hello_and_exit_reports():
         code = write_code("import sys\ndef handler(e, c): return 1\n")
         ours, theirs = socket.socketpair()
         read_fd, write_fd = os.pipe()
+        prep = {"cgroups": [], "nproc": 1024, "nofile": 1024}  # what does not depend on the function
         spec = {
             "env": {"A": "1"}, "cwd": str(code), "path": [str(code), *info.stdlib], "handler": "app.nope",
-            "uid": None, "gid": None, "cgroups": [], "nproc": 1024, "nofile": 1024, "fsize": None,
-            "response_limit": 100,
+            "uid": None, "gid": None, "fsize": None, "response_limit": 100,
         }  # fmt: skip
-        pid = await zygote.spawn(spec, [theirs.fileno(), write_fd])
+        pid = await zygote.spawn(prep, [theirs.fileno(), write_fd])
         theirs.close()
         os.close(write_fd)
+        # The child waits for its function's spec on the channel (a frame like any other).
+        head = json.dumps({"t": "spec", "spec": spec}).encode()
+        ours.sendall(struct.pack("!II", len(head), 0) + head)
         status = await asyncio.wait_for(zygote.exit_status(pid), 10)
         assert os.waitstatus_to_exitcode(status) == 1  # init failed: awslambdaric exits 1
         assert os.read(read_fd, 65536).startswith(b"[WARNING]\t")
