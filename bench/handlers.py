@@ -11,8 +11,17 @@ def handler(event, context):
     return {"ok": True}
 """
 
-# What most real functions do at init: import the SDK and build a client once, outside the handler.
+# The goal's "handler that imports boto3".
 BOTO3 = """\
+import boto3
+
+
+def handler(event, context):
+    return {"ok": True, "boto3": boto3.__version__}
+"""
+
+# What most real functions do at init: import the SDK and build a client once, outside the handler.
+BOTO3_CLIENT = """\
 import os
 
 import boto3
@@ -40,5 +49,6 @@ class Handler:
 
 
 TRIVIAL_HANDLER = Handler("trivial", 'trivial (`return {"ok": True}`)', TRIVIAL)
-BOTO3_HANDLER = Handler("boto3", 'boto3 (`import boto3` + `boto3.client("s3")` at init)', BOTO3)
-HANDLERS = (TRIVIAL_HANDLER, BOTO3_HANDLER)
+BOTO3_HANDLER = Handler("boto3", "boto3 (`import boto3` at init)", BOTO3)
+BOTO3_CLIENT_HANDLER = Handler("boto3-client", '`import boto3` + `boto3.client("s3")` at init', BOTO3_CLIENT)
+HANDLERS = (TRIVIAL_HANDLER, BOTO3_HANDLER, BOTO3_CLIENT_HANDLER)

@@ -146,7 +146,7 @@ def cold_section(results: Results) -> list[str]:
     for key, cold in _forced(results).items():
         naive = results.naive.get(key)
         if naive is not None:
-            aws = f"70{DASH}110 ms" + (" + ~300 ms import" if key == "boto3" else "")
+            aws = f"70{DASH}110 ms" + (" + ~300 ms import" if key.startswith("boto3") else "")
             comparison.append([key, ms(cold.client.p50), ms(naive.p50), ratio(naive.p50, cold.client.p50), aws])
     if comparison:
         lines += ["Against the peers (p50):", ""]
@@ -216,17 +216,24 @@ def observations(results: Results) -> list[str]:
         )
     if "trivial" in spaced and "trivial" in burst:
         a, b = spaced["trivial"], burst["trivial"]
+        delta = b.init.p50 - a.init.p50
+        why = (
+            "back to back, cold starts come faster than each zygote's spare is replaced, so some pay the cgroup "
+            "join a spare otherwise absorbs"
+            if delta >= 0
+            else "spaced cold starts pay a cgroup join that back-to-back ones partly skip"
+        )
         notes.append(
             f"Back-to-back cold starts of the trivial handler take {ms(b.client.p50)} p50 (init {ms(b.init.p50)}) "
-            f"against {ms(a.client.p50)} (init {ms(a.init.p50)}) when each follows a pause: "
-            f"{ms(a.init.p50 - b.init.p50)} of init depends on the time since the previous cold start, not on "
-            "the handler (see the investigation notes below)."
+            f"against {ms(a.client.p50)} (init {ms(a.init.p50)}) when each follows a pause: {why} "
+            "(see the investigation notes below)."
         )
-    if "trivial" in spaced and "boto3" in spaced:
-        extra = spaced["boto3"].init.p50 - spaced["trivial"].init.p50
+    if "boto3" in spaced and "boto3-client" in spaced:
+        extra = spaced["boto3-client"].init.p50 - spaced["boto3"].init.p50
         notes.append(
-            f"The boto3 handler's init costs {ms(extra)} more than the trivial one's. The zygote has already "
-            'imported boto3, so that is `boto3.client("s3")`: loading the service model and endpoint rules.'
+            f"Creating an S3 client at init costs {ms(extra)} on top of importing boto3 (which the zygote has "
+            "already done): boto3's default session and the client itself, with botocore's models and endpoint "
+            "rules already loaded in the zygote (LAMINA_PRELOAD_SERVICES)."
         )
     for key, cold in new.items():
         if key in spaced:

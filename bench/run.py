@@ -58,7 +58,7 @@ FULL = Plan(
     load_warmup_s=1.5,
     load_s=8.0,
     direct_n=50_000,
-    naive_n={"trivial": 40, "boto3": 20},
+    naive_n={"trivial": 40, "boto3": 20, "boto3-client": 20},
 )
 QUICK = Plan(
     cold_n=8,
@@ -69,7 +69,7 @@ QUICK = Plan(
     load_warmup_s=0.5,
     load_s=2.0,
     direct_n=5_000,
-    naive_n={"trivial": 5, "boto3": 3},
+    naive_n={"trivial": 5, "boto3": 3, "boto3-client": 3},
 )
 
 
