@@ -169,8 +169,12 @@ def test_tags(lam, fresh_name):
     assert error_of(exc)[0] == "ResourceNotFoundException"
 
 
-def test_account_settings(lam):
+def test_account_settings(lam, fresh_name):
+    create(lam, fresh_name, ECHO)
     out = lam.get_account_settings()
+    listed = [f for page in lam.get_paginator("list_functions").paginate() for f in page["Functions"]]
+    assert out["AccountUsage"]["FunctionCount"] == len(listed)
+    assert out["AccountUsage"]["TotalCodeSize"] == sum(f["CodeSize"] for f in listed)
     assert out["AccountLimit"]["CodeSizeZipped"] == 52428800
     assert out["AccountLimit"]["CodeSizeUnzipped"] == 262144000
     assert out["AccountLimit"]["ConcurrentExecutions"] >= 4

@@ -136,8 +136,15 @@ class FunctionService:
         # Published versions and aliases arrive with the versions issue.
         raise self.not_found(ref.name, ref.qualifier)
 
-    def resolve_text(self, function_name: str, qualifier: str | None = None) -> FunctionConfig:
-        return self.resolve(parse_function_ref(function_name, qualifier))
+    def usage(self) -> tuple[int, int]:
+        """(number of functions, total size of their code packages), for GetAccountSettings."""
+        count = total = 0
+        after = None
+        while page := self.store.list_functions(after=after, limit=500):
+            count += len(page)
+            total += sum(record.config.code_size for record in page)
+            after = page[-1].config.name
+        return count, total
 
     def list(self, marker: str | None = None, max_items: int | None = None) -> tuple[list[FunctionRecord], str | None]:
         limit = 50 if max_items is None else max_items
@@ -243,10 +250,10 @@ class FunctionService:
     ) -> FunctionConfig:
         record = self.get(name)
         arch = check.check_architectures(architectures) if architectures else record.config.architectures
-        if dry_run:
-            digest = self.code.validate_zip(zip_file or b"", "UpdateFunctionCode") if zip_file else None
-            if digest is None:
+        if dry_run:  # validate and report, change nothing
+            if not zip_file:
                 raise InvalidParameterValue("Please provide a source for function code.")
+            digest = self.code.validate_zip(zip_file, "UpdateFunctionCode")
             return record.config.with_changes(code_sha256=digest.sha256_b64, code_size=digest.size, architectures=arch)
         code_sha, code_size = self._store_zip(zip_file, "UpdateFunctionCode")
 

@@ -277,8 +277,7 @@ class LambdaApi:
 
     async def get_account_settings(self, ctx: Any, params: Params) -> Params:
         settings = self.functions.settings
-        records = await asyncio.to_thread(self._all_functions)
-        total = sum(r.config.code_size for r in records)
+        count, total = await asyncio.to_thread(self.functions.usage)
         return {
             "AccountLimit": {
                 "TotalCodeSize": 80_530_636_800,
@@ -287,17 +286,8 @@ class LambdaApi:
                 "ConcurrentExecutions": settings.max_concurrency,
                 "UnreservedConcurrentExecutions": settings.max_concurrency,
             },
-            "AccountUsage": {"TotalCodeSize": total, "FunctionCount": len(records)},
+            "AccountUsage": {"TotalCodeSize": total, "FunctionCount": count},
         }
-
-    def _all_functions(self) -> list:
-        out, after = [], None
-        while True:
-            page = self.functions.store.list_functions(after=after, limit=500)
-            out.extend(page)
-            if len(page) < 500:
-                return out
-            after = page[-1].config.name
 
     async def tag_resource(self, ctx: Any, params: Params) -> Params:
         await asyncio.to_thread(self.functions.tag, params["Resource"], params.get("Tags") or {})
