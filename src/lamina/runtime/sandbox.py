@@ -7,6 +7,11 @@ runtime packages) is world-readable; an interpreter under a 0700 home directory 
 /root, say) is not, and then environments keep the server's uid and rely on the process group,
 cgroups and rlimits alone. `can_drop` decides, per set of paths, and caches the answer.
 
+Uids are claimed machine-wide, not per pool: another Lamina server on the same machine must never
+hand out a uid in use here, since killing an environment kills every process of its uid. A claim
+is an exclusive `flock` on `<tmp>/lamina-uids/<uid>`, held while the uid is in use and dropped by
+the kernel if the server dies.
+
 Every environment gets a private scratch directory (its TMPDIR and HOME), mode 0700 and owned by
 its uid, under a per-pool root in the system temp dir (mode 0711: traversable, not listable).
 """
@@ -14,6 +19,7 @@ its uid, under a per-pool root in the system temp dir (mode 0711: traversable, n
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import logging
 import os
 import shutil
@@ -58,8 +64,9 @@ class Sandbox:
         self.root.chmod(0o711)
         self._drop = os.geteuid() == 0 if drop_privileges is None else drop_privileges and os.geteuid() == 0
         self._readable: dict[str, bool] = {}
-        self._uids_in_use: set[int] = set()
+        self._uids_in_use: dict[int, int] = {}  # uid -> fd of its machine-wide claim
         self._next_uid = 0
+        self._claims = Path(tempfile.gettempdir()) / "lamina-uids"
         if self._drop and not world_readable(self.root, listable=False):
             log.warning("scratch root %s is not reachable by other users: environments keep uid 0", self.root)
             self._drop = False
@@ -92,13 +99,28 @@ class Sandbox:
             uid = UID_BASE + self._next_uid
             self._next_uid = (self._next_uid + 1) % UID_COUNT
             if uid not in self._uids_in_use:
-                self._uids_in_use.add(uid)
-                return uid
+                claim = self._claim(uid)
+                if claim is not None:
+                    self._uids_in_use[uid] = claim
+                    return uid
         raise RuntimeError("no free environment uid")
+
+    def _claim(self, uid: int) -> int | None:
+        """An fd holding the machine-wide claim on `uid`, or None if another server holds it."""
+        self._claims.mkdir(mode=0o700, exist_ok=True)
+        fd = os.open(self._claims / str(uid), os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            return None
+        return fd
 
     def release_uid(self, uid: int | None) -> None:
         if uid is not None:
-            self._uids_in_use.discard(uid)
+            fd = self._uids_in_use.pop(uid, None)
+            if fd is not None:
+                os.close(fd)  # closing the only fd drops the flock
 
     def make_scratch(self, env_id: str, uid: int | None) -> Path:
         path = self.root / env_id
@@ -112,4 +134,6 @@ class Sandbox:
         shutil.rmtree(path, ignore_errors=True)
 
     def close(self) -> None:
+        for uid in list(self._uids_in_use):
+            self.release_uid(uid)
         shutil.rmtree(self.root, ignore_errors=True)

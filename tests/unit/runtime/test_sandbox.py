@@ -40,3 +40,35 @@ def test_uids_and_scratch(tmp_path: Path):
     finally:
         sandbox.close()
     assert not sandbox.root.exists()
+
+
+def test_uids_are_claimed_machine_wide(tmp_path: Path):
+    """Two servers on one machine never share a uid: killing one's environment kills its uid's processes."""
+    import subprocess
+    import sys
+
+    here, there = Sandbox(tmp_path, drop_privileges=True), Sandbox(tmp_path, drop_privileges=True)
+    try:
+        mine = {here.allocate_uid() for _ in range(3)}
+        theirs = {there.allocate_uid() for _ in range(3)}
+        assert not mine & theirs
+        # another process (another server) claims what is free, and not what we hold
+        probe = (
+            "import sys; sys.path[:0] = sys.argv[1:2]\n"
+            "from lamina.runtime.sandbox import Sandbox\n"
+            "s = Sandbox(); print(s.allocate_uid()); s.close()\n"
+        )
+        src = str(Path(__file__).resolve().parents[3] / "src")
+        other = int(
+            subprocess.run([sys.executable, "-c", probe, src], capture_output=True, text=True, check=True).stdout
+        )
+        assert other not in mine | theirs
+        released = min(mine)
+        assert there._claim(released) is None  # held by `here`
+        here.release_uid(released)
+        claim = there._claim(released)  # free again once released
+        assert claim is not None
+        os.close(claim)
+    finally:
+        here.close()
+        there.close()
