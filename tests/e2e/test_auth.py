@@ -61,3 +61,15 @@ def test_unsigned_requests_accepted_on_loopback_without_credentials(tmp_path):
         assert "Functions" in server.client(key="anything", secret="at-all").list_functions()
     finally:
         server.stop()
+
+
+def test_lamina_cli_signs_its_own_routes(secured):
+    import os
+
+    env = {**os.environ, "LAMINA_ENDPOINT": secured.endpoint, "LAMINA_ACCESS_KEY_ID": "AKIDLAMINATEST"}
+    good = subprocess.run([LAMINA, "cost"], capture_output=True, text=True, timeout=60,
+                          env={**env, "LAMINA_SECRET_ACCESS_KEY": "s3cr3t"})  # fmt: skip
+    assert good.returncode == 0 and "TOTAL" in good.stdout
+    bad = subprocess.run([LAMINA, "cost"], capture_output=True, text=True, timeout=60,
+                         env={**env, "LAMINA_SECRET_ACCESS_KEY": "wrong"})  # fmt: skip
+    assert bad.returncode != 0 and "InvalidSignatureException" in bad.stderr
