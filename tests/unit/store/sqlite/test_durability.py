@@ -48,7 +48,11 @@ WRITER = textwrap.dedent(
 
 def test_acknowledged_writes_survive_kill_9(tmp_path):
     path = tmp_path / "lamina.db"
-    child = subprocess.Popen([sys.executable, "-c", WRITER, str(path)], stdout=subprocess.PIPE, text=True, bufsize=1)
+    errors = tmp_path / "child-stderr.txt"
+    with open(errors, "w") as stderr:
+        child = subprocess.Popen(
+            [sys.executable, "-c", WRITER, str(path)], stdout=subprocess.PIPE, stderr=stderr, text=True, bufsize=1
+        )
     acked: dict[str, set[str]] = {"inv": set(), "log": set(), "fn": set()}
     try:
         assert child.stdout is not None
@@ -64,8 +68,9 @@ def test_acknowledged_writes_survive_kill_9(tmp_path):
     finally:
         child.kill()
         child.wait(10)
-    assert child.returncode == -signal.SIGKILL
-    assert all(acked.values())
+    # If the writer died on its own, say why (its threads' tracebacks are on its stderr).
+    assert child.returncode == -signal.SIGKILL, errors.read_text()[-3000:]
+    assert all(acked.values()), (acked, errors.read_text()[-3000:])
 
     store = SqliteStore.open(path)
     try:
