@@ -166,3 +166,44 @@ class ServiceError(LaminaError):
 
     code = "ServiceException"
     status = 500
+
+
+# --- streams (Kinesis Data Streams): every client error is a 400, as Kinesis answers -----------
+
+
+class StreamNotFound(ClientError):
+    """Raised when the named stream (or its shard, or an iterator's stream) does not exist.
+
+    Kinesis answers 400, not Lambda's 404."""
+
+    code = "ResourceNotFoundException"
+
+
+class StreamInUse(ClientError):
+    """Raised when a stream name is taken, or the stream is not ACTIVE for the change asked."""
+
+    code = "ResourceInUseException"
+
+
+class InvalidArgument(ClientError):
+    """Raised when an argument is out of range or malformed (Kinesis's catch-all 400)."""
+
+    code = "InvalidArgumentException"
+
+
+class ExpiredIterator(ClientError):
+    """Raised when a shard iterator is older than its time to live (5 minutes on AWS)."""
+
+    code = "ExpiredIteratorException"
+
+
+class LimitExceeded(ClientError):
+    """Raised when an account or stream limit (shard count, tags, concurrent changes) is reached."""
+
+    code = "LimitExceededException"
+
+
+class ProvisionedThroughputExceeded(ClientError):
+    """Raised when a shard's read or write quota is exceeded (only when quotas are switched on)."""
+
+    code = "ProvisionedThroughputExceededException"

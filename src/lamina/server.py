@@ -21,6 +21,7 @@ import uvicorn
 from lamina.api.admin import AdminRoutes
 from lamina.api.app import EdgeApp
 from lamina.api.server import server_config
+from lamina.api.services.kinesis import register_kinesis
 from lamina.api.services.lambda_ import CodeUrls, LambdaApi
 from lamina.config import Settings
 from lamina.functions.service import FunctionService
@@ -53,6 +54,7 @@ class Platform:
         self.code_urls = CodeUrls(key)
         self.app = EdgeApp(settings)
         self.app.register_service("lambda", LambdaApi(self.functions, self.invoker, self.code_urls).handlers())
+        self.streams = register_kinesis(self.app, settings, self.store.database)
         admin = AdminRoutes(settings, self.store, self.functions, self.invoker, self.code_urls, self.app.authorize)
         self.app.register_route("/_lamina/", admin.handle, methods=("GET",))
         self.app.on_startup.append(self._startup)

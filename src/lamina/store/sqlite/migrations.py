@@ -97,6 +97,40 @@ MIGRATIONS: list[str] = [
     CREATE INDEX log_events_by_group ON log_events (group_id);
     CREATE INDEX log_events_by_group_time ON log_events (group_id, ts_ms);
     """,
+    # 2: streams (sources/streams): streams, their shards, their records
+    """
+    CREATE TABLE streams (
+        id              INTEGER PRIMARY KEY AUTOINCREMENT,  -- never reused: iterators name it
+        name            TEXT NOT NULL UNIQUE,
+        created_ms      INTEGER NOT NULL,
+        mode            TEXT NOT NULL,                  -- PROVISIONED | ON_DEMAND
+        retention_hours INTEGER NOT NULL,
+        max_record_kib  INTEGER NOT NULL,
+        tags            TEXT NOT NULL DEFAULT '{}'      -- JSON object
+    );
+
+    CREATE TABLE stream_shards (
+        id              INTEGER PRIMARY KEY AUTOINCREMENT,  -- never reused
+        stream_id       INTEGER NOT NULL,
+        shard_index     INTEGER NOT NULL,               -- shardId-000000000007 is 7
+        start_hash      TEXT NOT NULL,                  -- 128-bit hash keys, as decimal text
+        end_hash        TEXT NOT NULL,
+        parent_index    INTEGER,
+        adjacent_parent_index INTEGER,
+        starting_seq    INTEGER NOT NULL,
+        ending_seq      INTEGER,                        -- set when the shard closes
+        UNIQUE (stream_id, shard_index)
+    );
+
+    CREATE TABLE stream_records (
+        seq             INTEGER PRIMARY KEY AUTOINCREMENT,  -- the sequence number's counter
+        shard_id        INTEGER NOT NULL,
+        arrival_ms      INTEGER NOT NULL,
+        partition_key   TEXT NOT NULL,
+        data            BLOB NOT NULL
+    );
+    CREATE INDEX stream_records_by_shard ON stream_records (shard_id);
+    """,
 ]
 
 

@@ -32,6 +32,11 @@ class SqliteStore(SqliteFunctionStore, SqliteInvocationStore, SqliteLogStore):
         return cls.open(settings.data_dir / DB_NAME)
 
     @property
+    def database(self) -> Database:
+        """The underlying database, for stores of other parts (streams) that share its writer."""
+        return self._db
+
+    @property
     def path(self) -> Path:
         return self._db.path
 

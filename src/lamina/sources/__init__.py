@@ -1,0 +1,1 @@
+"""Event sources: streams now; mappings, objects, tables, queues, topics and schedules later."""

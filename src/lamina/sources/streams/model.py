@@ -1,0 +1,141 @@
+"""Typed records of the stream service, and the arithmetic Kinesis defines: hash-key ranges and
+sequence numbers.
+
+- A partition key routes to a shard by its MD5 digest read as a 128-bit unsigned big-endian
+  integer (the hash key); each shard owns a contiguous range of the key space [0, 2^128 - 1].
+  At creation the space is split evenly as Kinesis does: shard i of N starts at i * (2^128 // N)
+  and the last shard ends at 2^128 - 1 (it absorbs the remainder).
+  https://docs.aws.amazon.com/kinesis/latest/APIReference/API_PutRecord.html
+- A sequence number is a decimal string of 56 digits: SEQUENCE_BASE + the record's counter, which
+  the store assigns in commit order across all streams. So within a shard (and a stream) sequence
+  numbers strictly increase with commit order, and compare equally as integers or as strings.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+HASH_SPACE = 1 << 128
+MAX_HASH_KEY = HASH_SPACE - 1
+SEQUENCE_BASE = 49 * 10**54  # 56 digits, like the numbers Kinesis hands out ("4959...")
+MAX_COUNTER = 10**54 - 1
+
+
+class StreamMode(StrEnum):
+    PROVISIONED = "PROVISIONED"
+    ON_DEMAND = "ON_DEMAND"
+
+
+class StreamStatus(StrEnum):
+    CREATING = "CREATING"
+    DELETING = "DELETING"
+    ACTIVE = "ACTIVE"
+    UPDATING = "UPDATING"
+
+
+class IteratorType(StrEnum):
+    AT_SEQUENCE_NUMBER = "AT_SEQUENCE_NUMBER"
+    AFTER_SEQUENCE_NUMBER = "AFTER_SEQUENCE_NUMBER"
+    TRIM_HORIZON = "TRIM_HORIZON"
+    LATEST = "LATEST"
+    AT_TIMESTAMP = "AT_TIMESTAMP"
+
+
+@dataclass(frozen=True, slots=True)
+class Shard:
+    """One shard. `id` is the store's key (never reused); `index` names it: shardId-%012d."""
+
+    id: int
+    index: int
+    start_hash: int
+    end_hash: int
+    starting_counter: int  # first counter the shard may hold (the store's counter at creation + 1)
+    ending_counter: int | None = None  # set once the shard is closed (resharding, later)
+    parent_index: int | None = None
+    adjacent_parent_index: int | None = None
+
+    @property
+    def shard_id(self) -> str:
+        return shard_name(self.index)
+
+    @property
+    def is_open(self) -> bool:
+        return self.ending_counter is None
+
+
+@dataclass(frozen=True, slots=True)
+class Stream:
+    id: int
+    name: str
+    created_ms: int
+    mode: StreamMode
+    retention_hours: int
+    max_record_kib: int
+    shards: tuple[Shard, ...]
+    tags: dict[str, str] = field(default_factory=dict, compare=False)
+    status: StreamStatus = StreamStatus.ACTIVE
+
+
+@dataclass(frozen=True, slots=True)
+class StreamRecord:
+    counter: int
+    arrival_ms: int
+    partition_key: str
+    data: bytes
+
+    @property
+    def sequence_number(self) -> str:
+        return sequence_number(self.counter)
+
+
+@dataclass(frozen=True, slots=True)
+class PutResult:
+    """One record's outcome in a put: a sequence number and shard, or an error code + message."""
+
+    shard_id: str
+    sequence_number: str | None = None
+    error_code: str | None = None
+    error_message: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Entry:
+    """One record to put, as a producer gives it."""
+
+    data: bytes
+    partition_key: str
+    explicit_hash_key: str | None = None
+
+
+def shard_name(index: int) -> str:
+    return f"shardId-{index:012d}"
+
+
+def shard_index(name: str) -> int | None:
+    """The index in "shardId-000000000007" (Kinesis also accepts a bare "7" and "shardId-7")."""
+    text = name.removeprefix("shardId-")
+    return int(text) if text.isdigit() and len(text) <= 12 else None
+
+
+def even_ranges(count: int) -> list[tuple[int, int]]:
+    """The hash-key ranges of `count` new shards, as Kinesis splits them."""
+    width = HASH_SPACE // count
+    return [(i * width, MAX_HASH_KEY if i == count - 1 else (i + 1) * width - 1) for i in range(count)]
+
+
+def hash_key(partition_key: str) -> int:
+    return int.from_bytes(hashlib.md5(partition_key.encode("utf-8"), usedforsecurity=False).digest(), "big")
+
+
+def sequence_number(counter: int) -> str:
+    return str(SEQUENCE_BASE + counter)
+
+
+def parse_sequence_number(text: str) -> int | None:
+    """The counter in a sequence number this store issued, or None if it cannot be one."""
+    if not text.isdigit():
+        return None
+    value = int(text) - SEQUENCE_BASE
+    return value if 0 <= value <= MAX_COUNTER else None

@@ -1,0 +1,463 @@
+"""StreamService: Kinesis Data Streams semantics over a StreamStore, without HTTP.
+
+The edge (`api/services/kinesis.py`) and, in-process, the event-source-mapping engine call it.
+Sync methods may block on disk (call them from worker threads); `put_records_async` waits for the
+commit on the caller's event loop without holding a thread.
+
+Limits and messages follow the Kinesis API reference:
+https://docs.aws.amazon.com/kinesis/latest/APIReference/API_PutRecords.html and its siblings.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import bisect
+import logging
+import threading
+import time
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import Future
+from dataclasses import dataclass
+
+from lamina.errors import (
+    ExpiredIterator,
+    InvalidArgument,
+    LimitExceeded,
+    ProvisionedThroughputExceeded,
+    StreamNotFound,
+    ValidationError,
+)
+from lamina.sources.streams.base import Appended, NewStream, StreamStore
+from lamina.sources.streams.iterators import IteratorCodec, Position
+from lamina.sources.streams.model import (
+    MAX_HASH_KEY,
+    Entry,
+    IteratorType,
+    PutResult,
+    Shard,
+    Stream,
+    StreamMode,
+    StreamRecord,
+    even_ranges,
+    hash_key,
+    parse_sequence_number,
+    sequence_number,
+    shard_index,
+)
+from lamina.sources.streams.notify import RecordSignal
+from lamina.sources.streams.quotas import ShardQuotas
+
+log = logging.getLogger(__name__)
+
+DEFAULT_RETENTION_HOURS = 24
+MIN_RETENTION_HOURS = 24
+MAX_RETENTION_HOURS = 8760
+ON_DEMAND_SHARDS = 4  # an on-demand stream starts with 4 shards' capacity
+MAX_PUT_RECORDS = 500
+MAX_GET_RECORDS = 10_000
+MAX_GET_BYTES = 10 << 20  # GetRecords returns at most 10 MiB
+MAX_TAGS = 50
+
+
+@dataclass(frozen=True, slots=True)
+class RecordsPage:
+    """GetRecords' answer. `next_iterator` is None once a closed shard is read to its end."""
+
+    records: list[StreamRecord]
+    next_iterator: str | None
+    millis_behind_latest: int
+
+
+@dataclass(frozen=True, slots=True)
+class _Routed:
+    stream: Stream
+    shard_ids: list[int]  # one per entry
+    throttled: list[bool]  # one per entry: refused by the shard's write quota
+    records: list[tuple[str, bytes]]  # the admitted entries only
+
+
+class StreamService:
+    """Streams, shards, records and iterators. Thread-safe."""
+
+    def __init__(
+        self,
+        store: StreamStore,
+        *,
+        region: str = "us-east-1",
+        account_id: str = "000000000000",
+        clock: Callable[[], float] = time.time,
+        iterator_ttl_s: float = 300.0,
+        retention_hour_s: float = 3600.0,
+        iterator_key: bytes = b"lamina-stream-iterators",
+        max_shards: int = 1000,
+        max_request_bytes: int = 5 << 20,
+        signal: RecordSignal | None = None,
+        quotas: bool = False,
+    ) -> None:
+        """`retention_hour_s` is how long a retention hour lasts (tests shorten it); iterators
+        older than `iterator_ttl_s` expire; `quotas` turns per-shard quotas on for every stream
+        (otherwise only for streams tagged `lamina:quotas=on`)."""
+        self.store = store
+        self.region = region
+        self.account_id = account_id
+        self.clock = clock
+        self.iterator_ttl_ms = int(iterator_ttl_s * 1000)
+        self.retention_hour_ms = retention_hour_s * 1000
+        self.max_shards = max_shards
+        self.max_request_bytes = max_request_bytes
+        self.signal = signal or RecordSignal()
+        self.quotas = ShardQuotas(clock, default_on=quotas)
+        self._iterators = IteratorCodec(iterator_key)
+        # Streams change rarely and records are routed on every put: keep them, dropping one
+        # whenever this service changes it. (A store shared by several servers needs a version
+        # check here; the embedded store has one writer process.)
+        self._cache: dict[str, tuple[Stream, list[int]]] = {}
+        self._cache_lock = threading.Lock()
+
+    def arn(self, name: str) -> str:
+        return f"arn:aws:kinesis:{self.region}:{self.account_id}:stream/{name}"
+
+    def _now_ms(self) -> int:
+        return int(self.clock() * 1000)
+
+    # --- streams ---------------------------------------------------------------------------------
+
+    def create_stream(
+        self,
+        name: str,
+        shard_count: int | None = None,
+        mode: StreamMode = StreamMode.PROVISIONED,
+        tags: Mapping[str, str] | None = None,
+        max_record_kib: int = 1024,
+    ) -> Stream:
+        if mode is StreamMode.PROVISIONED and shard_count is None:
+            raise InvalidArgument("ShardCount is required for a PROVISIONED stream.")
+        count = shard_count if shard_count is not None else ON_DEMAND_SHARDS
+        if count < 1:
+            raise InvalidArgument(f"ShardCount must be at least 1, got {count}.")
+        if count > self.max_shards:
+            raise LimitExceeded(
+                f"This request would exceed the shard limit for the account {self.account_id} in {self.region}."
+                f" Current shard count for the account: 0. Limit: {self.max_shards}."
+                f" Number of additional shards that would have resulted from this request: {count}."
+            )
+        if tags and len(tags) > MAX_TAGS:
+            raise InvalidArgument(f"A stream cannot have more than {MAX_TAGS} tags.")
+        ranges = even_ranges(count)
+        new = NewStream(name, mode, DEFAULT_RETENTION_HOURS, max_record_kib, ranges, dict(tags or {}), self._now_ms())
+        stream = self.store.create_stream(new)
+        self._forget(name)
+        return stream
+
+    def delete_stream(self, name: str) -> None:
+        stream = self.describe(name)
+        if not self.store.delete_stream(name):
+            raise self._not_found(name)
+        self._forget(name)
+        self.signal.notify(s.id for s in stream.shards)  # waiters re-read and learn it is gone
+
+    def describe(self, name: str) -> Stream:
+        stream = self.store.get_stream(name)
+        if stream is None:
+            raise self._not_found(name)
+        return stream
+
+    def list_streams(self, after: str | None = None, limit: int = 100) -> tuple[list[Stream], bool]:
+        """Streams after the name `after`, and whether there are more."""
+        page = self.store.list_streams(after, limit + 1)
+        return page[:limit], len(page) > limit
+
+    def list_shards(self, name: str, after_shard: str | None = None, limit: int = 1000) -> tuple[list[Shard], bool]:
+        """The stream's shards after the shard id `after_shard` (AFTER_SHARD_ID / ExclusiveStartShardId)."""
+        shards = self.describe(name).shards
+        if after_shard is not None:
+            index = shard_index(after_shard)
+            if index is None:
+                raise InvalidArgument(f"Invalid ShardId: {after_shard}")
+            shards = tuple(s for s in shards if s.index > index)
+        return list(shards[:limit]), len(shards) > limit
+
+    def set_retention(self, name: str, hours: int, *, increase: bool) -> None:
+        stream = self.describe(name)
+        if hours < MIN_RETENTION_HOURS:
+            raise InvalidArgument(
+                f"Minimum allowed retention period is {MIN_RETENTION_HOURS} hours."
+                f" Requested retention period ({hours} hours) is too short."
+            )
+        if hours > MAX_RETENTION_HOURS:
+            raise InvalidArgument(
+                f"Maximum allowed retention period is {MAX_RETENTION_HOURS} hours."
+                f" Requested retention period ({hours} hours) is too long."
+            )
+        if increase and hours < stream.retention_hours:
+            raise InvalidArgument(
+                f"Requested retention period ({hours} hours) for stream {name} can not be shorter than existing"
+                f" retention period ({stream.retention_hours} hours). Use DecreaseRetentionPeriod API."
+            )
+        if not increase and hours > stream.retention_hours:
+            raise InvalidArgument(
+                f"Requested retention period ({hours} hours) for stream {name} can not be longer than existing"
+                f" retention period ({stream.retention_hours} hours). Use IncreaseRetentionPeriod API."
+            )
+        self.store.set_retention(name, hours)
+        self._forget(name)
+
+    def add_tags(self, name: str, tags: Mapping[str, str]) -> None:
+        stream = self.describe(name)
+        if len({**stream.tags, **tags}) > MAX_TAGS:
+            raise LimitExceeded(f"Stream {name} cannot have more than {MAX_TAGS} tags.")
+        self.store.add_tags(name, tags)
+        self._forget(name)  # the quota tag may have changed
+
+    def list_tags(self, name: str, after: str | None = None, limit: int = 50) -> tuple[list[tuple[str, str]], bool]:
+        tags = sorted(self.describe(name).tags.items())
+        if after is not None:
+            tags = [t for t in tags if t[0] > after]
+        return tags[:limit], len(tags) > limit
+
+    def trim_expired(self) -> int:
+        """Delete records older than their stream's retention; returns how many went."""
+        deleted, after = 0, None
+        while True:
+            page = self.store.list_streams(after, 100)
+            for stream in page:
+                cutoff = self._now_ms() - int(stream.retention_hours * self.retention_hour_ms)
+                deleted += self.store.trim([s.id for s in stream.shards], cutoff)
+            if len(page) < 100:
+                return deleted
+            after = page[-1].name
+
+    # --- putting records -------------------------------------------------------------------------
+
+    def put_records(self, name: str, entries: Sequence[Entry]) -> list[PutResult]:
+        """Store the entries (≤ 500, ≤ 5 MiB); one result per entry, in order. Durable on return."""
+        routed = self._route(self._stream(name), entries, many=True)
+        return self._results(routed, _outcome(self._append(routed)))
+
+    async def put_records_async(self, name: str, entries: Sequence[Entry]) -> list[PutResult]:
+        """`put_records` for an event loop: the commit is awaited, not waited for in a thread."""
+        cached = self._cached(name)
+        stream = cached[0] if cached is not None else await asyncio.to_thread(self._stream, name)
+        routed = self._route(stream, entries, many=True)
+        future = self._append(routed)
+        await asyncio.wait([asyncio.wrap_future(future)])
+        return self._results(routed, _outcome(future))
+
+    def put_record(self, name: str, entry: Entry, sequence_number_for_ordering: str | None = None) -> PutResult:
+        if sequence_number_for_ordering is not None and parse_sequence_number(sequence_number_for_ordering) is None:
+            # Counters only grow, so a later put is always ordered after any earlier one: a valid
+            # SequenceNumberForOrdering holds by construction and only needs to be well formed.
+            raise InvalidArgument(
+                f"ExclusiveMinimumSequenceNumber {sequence_number_for_ordering} used in PutRecord on stream"
+                f" {name} under account {self.account_id} is invalid."
+            )
+        routed = self._route(self._stream(name), [entry], many=False)
+        return self._results(routed, self._append(routed).result())[0]  # a failure raises: no partial
+
+    def _route(self, stream: Stream, entries: Sequence[Entry], many: bool) -> _Routed:
+        if many and not 1 <= len(entries) <= MAX_PUT_RECORDS:
+            raise ValidationError(
+                f"1 validation error detected: Value at 'records' failed to satisfy constraint: Member must"
+                f" have length {'less than or equal to 500' if entries else 'greater than or equal to 1'}"
+            )
+        max_data = stream.max_record_kib * 1024
+        starts = self._starts(stream)
+        open_shards = [s for s in stream.shards if s.is_open]
+        shard_ids: list[int] = []
+        throttled: list[bool] = []
+        records: list[tuple[str, bytes]] = []
+        sizes: list[int] = []
+        total = 0
+        for n, entry in enumerate(entries, 1):
+            where = f"records.{n}.member." if many else ""
+            if not entry.partition_key:
+                raise ValidationError(
+                    f"1 validation error detected: Value null at '{where}partitionKey' failed to satisfy"
+                    " constraint: Member must not be null"
+                )
+            if len(entry.data) > max_data:
+                raise ValidationError(
+                    f"1 validation error detected: Value at '{where}data' failed to satisfy constraint:"
+                    f" Member must have length less than or equal to {max_data}"
+                )
+            size = len(entry.data) + len(entry.partition_key.encode())
+            total += size
+            explicit = entry.explicit_hash_key
+            key = hash_key(entry.partition_key) if explicit is None else _explicit(explicit)
+            shard = open_shards[bisect.bisect_right(starts, key) - 1]
+            shard_ids.append(shard.id)
+            sizes.append(size)
+        if total > self.max_request_bytes:
+            raise InvalidArgument(f"Records size exceeds {self.max_request_bytes >> 20} MB limit")
+        # Quotas are taken only once the whole call is known to be valid.
+        quotas = self.quotas.applies(stream)
+        for shard_id, size, entry in zip(shard_ids, sizes, entries, strict=True):
+            throttled.append(quotas and not self.quotas.admit_write(shard_id, size))
+            if not throttled[-1]:
+                records.append((entry.partition_key, entry.data))
+        if not many and throttled[0]:
+            raise self._throttled(stream, shard_ids[0])
+        return _Routed(stream, shard_ids, throttled, records)
+
+    def _append(self, routed: _Routed) -> Future[Appended]:
+        admitted = [i for i, no in zip(routed.shard_ids, routed.throttled, strict=True) if not no]
+        if not admitted:
+            future: Future[Appended] = Future()
+            future.set_result(Appended([], 0))
+            return future
+        future = self.store.append_nowait(admitted, routed.records)
+        shard_ids = set(admitted)
+        future.add_done_callback(lambda f: f.exception() is None and self.signal.notify(shard_ids))
+        return future
+
+    def _results(self, routed: _Routed, appended: Appended | None) -> list[PutResult]:
+        """One result per record; each record the store failed to keep is an InternalFailure,
+        the per-record error PutRecords reports (with ProvisionedThroughputExceededException)."""
+        names = {s.id: s.shard_id for s in routed.stream.shards}
+        counters = iter(appended.counters if appended is not None else ())
+        out = []
+        for shard_id, throttled in zip(routed.shard_ids, routed.throttled, strict=True):
+            if throttled:
+                message = self._throttled(routed.stream, shard_id).message
+                out.append(PutResult(names[shard_id], None, "ProvisionedThroughputExceededException", message))
+            elif appended is None:
+                out.append(PutResult(names[shard_id], None, "InternalFailure", "Internal service failure."))
+            else:
+                out.append(PutResult(names[shard_id], sequence_number(next(counters))))
+        return out
+
+    def _throttled(self, stream: Stream, shard_id: int) -> ProvisionedThroughputExceeded:
+        shard = next(s.shard_id for s in stream.shards if s.id == shard_id)
+        return ProvisionedThroughputExceeded(
+            f"Rate exceeded for shard {shard} in stream {stream.name} under account {self.account_id}."
+        )
+
+    # --- reading records -------------------------------------------------------------------------
+
+    def get_shard_iterator(
+        self,
+        name: str,
+        shard: str,
+        kind: IteratorType,
+        starting_sequence_number: str | None = None,
+        timestamp: float | None = None,
+    ) -> str:
+        stream = self.describe(name)
+        found = self._shard(stream, shard)
+        if kind in (IteratorType.AT_SEQUENCE_NUMBER, IteratorType.AFTER_SEQUENCE_NUMBER):
+            if starting_sequence_number is None:
+                raise InvalidArgument(f"StartingSequenceNumber is required for ShardIteratorType {kind}.")
+            counter = parse_sequence_number(starting_sequence_number)
+            if counter is None or counter > self.store.last_counter():
+                raise InvalidArgument(
+                    f"StartingSequenceNumber {starting_sequence_number} used in GetShardIterator on shard"
+                    f" {found.shard_id} in stream {name} under account {self.account_id} is invalid."
+                )
+            after = counter - 1 if kind is IteratorType.AT_SEQUENCE_NUMBER else counter
+        elif kind is IteratorType.TRIM_HORIZON:
+            after = found.starting_counter - 1
+        elif kind is IteratorType.LATEST:
+            after = self.store.last_counter()
+        else:
+            if timestamp is None:
+                raise InvalidArgument("Timestamp is required for ShardIteratorType AT_TIMESTAMP.")
+            first = self.store.first_counter_at(found.id, int(timestamp * 1000))
+            after = first - 1 if first is not None else self.store.last_counter()
+        return self._iterator(stream, found, after)
+
+    def get_records(self, iterator: str, limit: int = MAX_GET_RECORDS) -> RecordsPage:
+        position = self._iterators.decode(iterator)
+        now = self._now_ms()
+        if now - position.issued_ms > self.iterator_ttl_ms:
+            raise _expired(position.issued_ms, now, self.iterator_ttl_ms)
+        stream = self.store.get_stream(position.stream)
+        if stream is None or stream.id != position.stream_id:
+            raise self._not_found(position.stream)
+        shard = next((s for s in stream.shards if s.id == position.shard_id), None)
+        if shard is None:
+            raise self._not_found(position.stream)
+        if not 1 <= limit <= MAX_GET_RECORDS:
+            raise InvalidArgument(f"Limit must be between 1 and {MAX_GET_RECORDS}, got {limit}.")
+        quotas = self.quotas.applies(stream)
+        if quotas and not self.quotas.admit_read(shard.id):
+            raise self._throttled(stream, shard.id)
+        oldest = now - int(stream.retention_hours * self.retention_hour_ms)
+        records = self.store.read(shard.id, position.after, limit, oldest, MAX_GET_BYTES)
+        if quotas:
+            self.quotas.charge_read(shard.id, sum(len(r.data) for r in records))
+        after = records[-1].counter if records else position.after
+        behind = 0
+        if records and (len(records) == limit or self.store.read(shard.id, after, 1, oldest)):
+            behind = max(0, now - records[-1].arrival_ms)
+        return RecordsPage(records, self._iterator(stream, shard, after), behind)
+
+    def _iterator(self, stream: Stream, shard: Shard, after: int) -> str:
+        return self._iterators.encode(Position(stream.name, stream.id, shard.id, shard.index, after, self._now_ms()))
+
+    # --- helpers ---------------------------------------------------------------------------------
+
+    def _stream(self, name: str) -> Stream:
+        cached = self._cached(name)
+        if cached is not None:
+            return cached[0]
+        stream = self.describe(name)
+        with self._cache_lock:
+            self._cache[name] = (stream, [s.start_hash for s in stream.shards if s.is_open])
+        return stream
+
+    def _cached(self, name: str) -> tuple[Stream, list[int]] | None:
+        return self._cache.get(name)
+
+    def _starts(self, stream: Stream) -> list[int]:
+        cached = self._cache.get(stream.name)
+        if cached is not None and cached[0] is stream:
+            return cached[1]
+        return [s.start_hash for s in stream.shards if s.is_open]
+
+    def _forget(self, name: str) -> None:
+        with self._cache_lock:
+            self._cache.pop(name, None)
+
+    def _shard(self, stream: Stream, shard: str) -> Shard:
+        index = shard_index(shard)
+        found = next((s for s in stream.shards if s.index == index), None)
+        if found is None:
+            raise StreamNotFound(
+                f"Shard {shard} in stream {stream.name} under account {self.account_id} does not exist"
+            )
+        return found
+
+    def _not_found(self, name: str) -> StreamNotFound:
+        return StreamNotFound(f"Stream {name} under account {self.account_id} not found.")
+
+
+def _explicit(text: str) -> int:
+    value = int(text) if text.isdigit() else -1
+    if not 0 <= value <= MAX_HASH_KEY:
+        raise InvalidArgument(
+            f"Invalid ExplicitHashKey. ExplicitHashKey must be in the range: [0, 2^128-1]. Specified value was {text}"
+        )
+    return value
+
+
+def _outcome(future: Future[Appended]) -> Appended | None:
+    """The append's result; None if the store failed (nothing of it was stored). A stream deleted
+    under the put is the caller's error, raised as such."""
+    try:
+        return future.result()
+    except StreamNotFound:
+        raise
+    except Exception:
+        log.exception("appending records failed")
+        return None
+
+
+def _expired(issued_ms: int, now_ms: int, ttl_ms: int) -> ExpiredIterator:
+    return ExpiredIterator(
+        f"Iterator expired. The iterator was created at time {_http_date(issued_ms)} while right now it is"
+        f" {_http_date(now_ms)} which is further in the future than the tolerated delay of {ttl_ms} milliseconds."
+    )
+
+
+def _http_date(ms: int) -> str:
+    return time.strftime("%a %b %d %H:%M:%S UTC %Y", time.gmtime(ms / 1000))

@@ -1,0 +1,346 @@
+"""Kinesis end to end: the edge under uvicorn on a free port with the stream service registered,
+driven by real boto3 (and the AWS CLI once)."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import subprocess
+import sys
+import threading
+from collections.abc import Iterator
+from concurrent.futures import Future
+from pathlib import Path
+
+import boto3
+import pytest
+from botocore.config import Config
+from botocore.exceptions import ClientError
+
+from lamina.api.app import EdgeApp
+from lamina.api.server import BackgroundServer
+from lamina.api.services.kinesis import register_kinesis
+from lamina.config import Settings
+from lamina.sources.streams import StreamService
+from lamina.store.sqlite import SqliteStore
+from tests.unit.sources.streams.conftest import FakeClock
+
+ARN = "arn:aws:kinesis:us-east-1:000000000000:stream/{}"
+
+
+class Kinesis:
+    def __init__(self, tmp: Path, **options) -> None:
+        settings = Settings(interpreters={})
+        self.store = SqliteStore.open(tmp / "lamina.db")
+        self.app = EdgeApp(settings)
+        self.service: StreamService = register_kinesis(self.app, settings, self.store.database, **options)
+        self.server = BackgroundServer(self.app).start()
+
+    def client(self, validate: bool = True):
+        """`validate=False` lets boto3 send what its own checks would refuse, to see our answer."""
+        return boto3.client(
+            "kinesis",
+            endpoint_url=self.server.url,
+            region_name="us-east-1",
+            aws_access_key_id="test",
+            aws_secret_access_key="test",
+            config=Config(retries={"max_attempts": 0}, parameter_validation=validate),
+        )
+
+    def close(self) -> None:
+        self.server.stop()
+        self.store.close()
+
+
+@pytest.fixture(scope="module")
+def lamina(tmp_path_factory) -> Iterator[Kinesis]:
+    k = Kinesis(tmp_path_factory.mktemp("kinesis"))
+    yield k
+    k.close()
+
+
+@pytest.fixture(scope="module")
+def kinesis(lamina):
+    return lamina.client()
+
+
+@pytest.fixture
+def name(request) -> str:
+    return "".join(c if c.isalnum() else "-" for c in request.node.name)[:100]
+
+
+def error(exc: pytest.ExceptionInfo[ClientError]) -> tuple[str, int, str]:
+    e = exc.value.response
+    return e["Error"]["Code"], e["ResponseMetadata"]["HTTPStatusCode"], e["Error"]["Message"]
+
+
+def consume(kinesis, stream: str) -> dict[str, list[dict]]:
+    """A KCL-style loop: list the shards, read each from the trim horizon to the tip."""
+    out: dict[str, list[dict]] = {}
+    shards = kinesis.list_shards(StreamName=stream)["Shards"]
+    for shard in shards:
+        it = kinesis.get_shard_iterator(StreamName=stream, ShardId=shard["ShardId"], ShardIteratorType="TRIM_HORIZON")[
+            "ShardIterator"
+        ]
+        records = out.setdefault(shard["ShardId"], [])
+        while True:
+            page = kinesis.get_records(ShardIterator=it, Limit=100)
+            records += page["Records"]
+            it = page["NextShardIterator"]
+            if not page["Records"] and page["MillisBehindLatest"] == 0:
+                break
+    return out
+
+
+def test_create_put_and_read_every_shard_to_the_end(kinesis, name):
+    kinesis.create_stream(StreamName=name, ShardCount=3)
+    kinesis.get_waiter("stream_exists").wait(StreamName=name, WaiterConfig={"Delay": 0.1, "MaxAttempts": 5})
+    sent = {}
+    for batch in range(4):
+        records = [{"Data": f"{batch}-{i}".encode(), "PartitionKey": f"key-{i}"} for i in range(250)]
+        response = kinesis.put_records(StreamName=name, Records=records)
+        assert response["FailedRecordCount"] == 0
+        for record, result in zip(records, response["Records"], strict=True):
+            sent[result["SequenceNumber"]] = (result["ShardId"], record["Data"])
+    one = kinesis.put_record(StreamARN=ARN.format(name), Data=b"solo", PartitionKey="solo")
+    sent[one["SequenceNumber"]] = (one["ShardId"], b"solo")
+
+    got = consume(kinesis, name)
+    assert sum(map(len, got.values())) == len(sent) == 1001
+    for shard, records in got.items():
+        seqs = [r["SequenceNumber"] for r in records]
+        assert seqs == sorted(seqs, key=int)
+        for r in records:
+            assert sent[r["SequenceNumber"]] == (shard, r["Data"])
+            assert r["ApproximateArrivalTimestamp"].year >= 2024
+
+
+def test_hash_ranges_and_routing_match_independent_md5_arithmetic(kinesis, name):
+    kinesis.create_stream(StreamName=name, ShardCount=5)
+    shards = kinesis.describe_stream(StreamName=name)["StreamDescription"]["Shards"]
+    width = 2**128 // 5
+    expected = [(i * width, 2**128 - 1 if i == 4 else (i + 1) * width - 1) for i in range(5)]
+    ranges = [(int(s["HashKeyRange"]["StartingHashKey"]), int(s["HashKeyRange"]["EndingHashKey"])) for s in shards]
+    assert ranges == expected
+    keys = [f"user-{i}" for i in range(300)]
+    results = kinesis.put_records(StreamName=name, Records=[{"Data": b"d", "PartitionKey": k} for k in keys])
+    for key, result in zip(keys, results["Records"], strict=True):
+        h = int(hashlib.md5(key.encode()).hexdigest(), 16)
+        assert result["ShardId"] == f"shardId-{h // width if h // width < 5 else 4:012d}"
+    explicit = kinesis.put_record(StreamName=name, Data=b"d", PartitionKey="x", ExplicitHashKey=str(3 * width))
+    assert explicit["ShardId"] == "shardId-000000000003"
+
+
+def test_per_shard_order_under_concurrent_producers(lamina, kinesis, name):
+    kinesis.create_stream(StreamName=name, ShardCount=2)
+    acked: list[tuple[str, str, bytes]] = []
+    lock = threading.Lock()
+
+    def producer(p: int) -> None:
+        client = lamina.client()
+        for batch in range(10):
+            records = [{"Data": f"{p}:{batch}:{i}".encode(), "PartitionKey": f"p{p}"} for i in range(50)]
+            response = client.put_records(StreamName=name, Records=records)
+            with lock:
+                acked.extend(
+                    (r["ShardId"], r["SequenceNumber"], d["Data"])
+                    for r, d in zip(response["Records"], records, strict=True)
+                )
+
+    threads = [threading.Thread(target=producer, args=(p,)) for p in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    got = consume(kinesis, name)
+    for shard, records in got.items():
+        assert [(r["SequenceNumber"], r["Data"]) for r in records] == sorted(
+            ((s, d) for sh, s, d in acked if sh == shard), key=lambda x: int(x[0])
+        )
+        for p in range(6):  # each producer's records (one key each) come back in the order put
+            mine = [tuple(map(int, r["Data"].split(b":")[1:])) for r in records if r["Data"].startswith(b"%d:" % p)]
+            assert mine == sorted(mine)
+    assert sum(map(len, got.values())) == len(acked) == 3000
+
+
+def test_put_records_limits_and_per_record_failures(lamina, kinesis, name, monkeypatch):
+    kinesis.create_stream(StreamName=name, ShardCount=1)
+    big = {"Data": b"x" * (1024 * 1024 + 1), "PartitionKey": "k"}
+    with pytest.raises(ClientError) as exc:  # AWS rejects the whole call, not the one record
+        kinesis.put_records(StreamName=name, Records=[{"Data": b"ok", "PartitionKey": "k"}, big])
+    assert error(exc) == (
+        "ValidationException",
+        400,
+        "1 validation error detected: Value at 'records.2.member.data' failed to satisfy constraint: "
+        "Member must have length less than or equal to 1048576",
+    )
+    with pytest.raises(ClientError) as exc:
+        kinesis.put_records(StreamName=name, Records=[{"Data": b"x", "PartitionKey": "k"}] * 501)
+    assert error(exc)[:2] == ("ValidationException", 400)
+    with pytest.raises(ClientError) as exc:
+        kinesis.put_records(StreamName=name, Records=[{"Data": b"x" * 1024 * 1024, "PartitionKey": "k"}] * 5)
+    assert error(exc)[:2] == ("InvalidArgumentException", 400)
+
+    def broken(shard_ids, records):
+        future: Future = Future()
+        future.set_exception(OSError("disk full"))
+        return future
+
+    monkeypatch.setattr(lamina.service.store, "append_nowait", broken)
+    response = kinesis.put_records(StreamName=name, Records=[{"Data": b"a", "PartitionKey": "k"}] * 2)
+    assert response["FailedRecordCount"] == 2
+    assert response["Records"] == [{"ErrorCode": "InternalFailure", "ErrorMessage": "Internal service failure."}] * 2
+
+
+def test_errors_have_kinesis_codes_and_statuses(lamina, kinesis, name):
+    unchecked = lamina.client(validate=False)
+    with pytest.raises(ClientError) as exc:
+        kinesis.describe_stream(StreamName="no-such-stream")
+    assert error(exc) == (
+        "ResourceNotFoundException",
+        400,
+        "Stream no-such-stream under account 000000000000 not found.",
+    )
+    kinesis.create_stream(StreamName=name, ShardCount=1)
+    with pytest.raises(ClientError) as exc:
+        kinesis.create_stream(StreamName=name, ShardCount=1)
+    assert error(exc) == ("ResourceInUseException", 400, f"Stream {name} under account 000000000000 already exists.")
+    with pytest.raises(ClientError) as exc:
+        unchecked.create_stream(StreamName="zero", ShardCount=0)
+    assert error(exc)[:2] == ("ValidationException", 400)
+    with pytest.raises(ClientError) as exc:
+        kinesis.get_shard_iterator(
+            StreamName=name, ShardId="shardId-000000000000", ShardIteratorType="AT_SEQUENCE_NUMBER",
+            StartingSequenceNumber="1",
+        )  # fmt: skip
+    assert error(exc)[:2] == ("InvalidArgumentException", 400)
+    with pytest.raises(ClientError) as exc:
+        kinesis.get_records(ShardIterator="AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA==")
+    assert error(exc) == ("InvalidArgumentException", 400, "Invalid ShardIterator.")
+    with pytest.raises(ClientError) as exc:
+        unchecked.put_record(StreamName=name, Data=b"x", PartitionKey="k" * 257)
+    assert error(exc)[:2] == ("ValidationException", 400)
+
+
+def test_describe_summary_list_streams_shards_tags_and_retention(kinesis, name):
+    kinesis.create_stream(StreamName=name, ShardCount=3, Tags={"team": "data"})
+    summary = kinesis.describe_stream_summary(StreamARN=ARN.format(name))["StreamDescriptionSummary"]
+    assert summary["StreamARN"] == ARN.format(name)
+    assert (summary["StreamStatus"], summary["OpenShardCount"], summary["RetentionPeriodHours"]) == ("ACTIVE", 3, 24)
+    assert summary["StreamModeDetails"] == {"StreamMode": "PROVISIONED"}
+    names = []
+    response = kinesis.list_streams(Limit=1)
+    while True:
+        names += response["StreamNames"]
+        if not response["HasMoreStreams"]:
+            break
+        response = kinesis.list_streams(NextToken=response["NextToken"], Limit=1)
+    assert name in names and names == sorted(names)
+    page = kinesis.list_shards(StreamName=name, MaxResults=2)
+    assert [s["ShardId"] for s in page["Shards"]] == ["shardId-000000000000", "shardId-000000000001"]
+    rest = kinesis.list_shards(NextToken=page["NextToken"])
+    assert [s["ShardId"] for s in rest["Shards"]] == ["shardId-000000000002"] and "NextToken" not in rest
+    after = kinesis.list_shards(
+        StreamName=name, ShardFilter={"Type": "AFTER_SHARD_ID", "ShardId": "shardId-000000000000"}
+    )
+    assert len(after["Shards"]) == 2
+    kinesis.add_tags_to_stream(StreamName=name, Tags={"env": "test"})
+    assert kinesis.list_tags_for_stream(StreamName=name)["Tags"] == [
+        {"Key": "env", "Value": "test"},
+        {"Key": "team", "Value": "data"},
+    ]
+    kinesis.increase_stream_retention_period(StreamName=name, RetentionPeriodHours=48)
+    with pytest.raises(ClientError) as exc:
+        kinesis.decrease_stream_retention_period(StreamName=name, RetentionPeriodHours=72)
+    assert error(exc)[:2] == ("InvalidArgumentException", 400)
+    assert kinesis.describe_stream(StreamName=name)["StreamDescription"]["RetentionPeriodHours"] == 48
+    on_demand = f"{name}-od"
+    kinesis.create_stream(StreamName=on_demand, StreamModeDetails={"StreamMode": "ON_DEMAND"})
+    assert kinesis.describe_stream_summary(StreamName=on_demand)["StreamDescriptionSummary"]["OpenShardCount"] == 4
+    kinesis.delete_stream(StreamName=on_demand)
+    with pytest.raises(ClientError):
+        kinesis.describe_stream_summary(StreamName=on_demand)
+
+
+def test_iterator_types_over_http(kinesis, name):
+    kinesis.create_stream(StreamName=name, ShardCount=1)
+    shard = "shardId-000000000000"
+    seqs = [kinesis.put_record(StreamName=name, Data=b"%d" % i, PartitionKey="k")["SequenceNumber"] for i in range(3)]
+    latest = kinesis.get_shard_iterator(StreamName=name, ShardId=shard, ShardIteratorType="LATEST")["ShardIterator"]
+    seqs.append(kinesis.put_record(StreamName=name, Data=b"3", PartitionKey="k")["SequenceNumber"])
+
+    def read(**kw):
+        it = kinesis.get_shard_iterator(StreamName=name, ShardId=shard, **kw)["ShardIterator"]
+        return [r["SequenceNumber"] for r in kinesis.get_records(ShardIterator=it)["Records"]]
+
+    assert [r["SequenceNumber"] for r in kinesis.get_records(ShardIterator=latest)["Records"]] == seqs[3:]
+    assert read(ShardIteratorType="AT_SEQUENCE_NUMBER", StartingSequenceNumber=seqs[1]) == seqs[1:]
+    assert read(ShardIteratorType="AFTER_SEQUENCE_NUMBER", StartingSequenceNumber=seqs[1]) == seqs[2:]
+    first = kinesis.get_records(
+        ShardIterator=kinesis.get_shard_iterator(StreamName=name, ShardId=shard, ShardIteratorType="TRIM_HORIZON")[
+            "ShardIterator"
+        ]
+    )["Records"][0]
+    assert read(ShardIteratorType="AT_TIMESTAMP", Timestamp=first["ApproximateArrivalTimestamp"]) == seqs
+
+
+@pytest.fixture
+def short(tmp_path) -> Iterator[tuple[Kinesis, FakeClock]]:
+    clock = FakeClock()
+    k = Kinesis(tmp_path, clock=clock, iterator_ttl_s=1.0, retention_hour_s=1.0)
+    yield k, clock
+    k.close()
+
+
+def test_iterators_expire_and_retention_trims(short):
+    lamina, clock = short
+    kinesis = lamina.client()
+    kinesis.create_stream(StreamName="s", ShardCount=1)
+    kinesis.put_record(StreamName="s", Data=b"old", PartitionKey="k")
+    it = kinesis.get_shard_iterator(StreamName="s", ShardId="shardId-000000000000", ShardIteratorType="TRIM_HORIZON")[
+        "ShardIterator"
+    ]
+    clock.advance(1.5)
+    with pytest.raises(ClientError) as exc:
+        kinesis.get_records(ShardIterator=it)
+    code, status, message = error(exc)
+    assert (code, status) == ("ExpiredIteratorException", 400)
+    assert "tolerated delay of 1000 milliseconds" in message
+    clock.advance(20)  # "old" is 21.5 retention hours old
+    kinesis.put_record(StreamName="s", Data=b"new", PartitionKey="k")
+    clock.advance(3)  # "old" is past 24 h: not returned, then trimmed
+    records = consume(kinesis, "s")["shardId-000000000000"]
+    assert [r["Data"] for r in records] == [b"new"]
+    assert lamina.service.trim_expired() == 1
+
+
+def test_the_aws_cli_talks_to_it(lamina, name):
+    env = {
+        **os.environ,
+        "AWS_ACCESS_KEY_ID": "test",
+        "AWS_SECRET_ACCESS_KEY": "test",
+        "AWS_DEFAULT_REGION": "us-east-1",
+    }
+    aws = [str(Path(sys.executable).with_name("aws")), "--endpoint-url", lamina.server.url, "kinesis"]
+    subprocess.run(
+        [*aws, "create-stream", "--stream-name", name, "--shard-count", "1"], check=True, env=env, timeout=60
+    )
+    out = subprocess.run(
+        [*aws, "put-record", "--stream-name", name, "--partition-key", "k", "--data", "hello"],
+        check=True, env=env, timeout=60, capture_output=True, text=True,
+    )  # fmt: skip
+    assert '"ShardId": "shardId-000000000000"' in out.stdout
+
+
+def test_quota_tagged_stream_fails_records_one_by_one(kinesis, name):
+    kinesis.create_stream(StreamName=name, ShardCount=1, Tags={"lamina:quotas": "on"})
+    records = [{"Data": b"x" * 512 * 1024, "PartitionKey": "k"}] * 3  # 1.5 MiB for a 1 MiB/s shard
+    response = kinesis.put_records(StreamName=name, Records=records)
+    assert response["FailedRecordCount"] == 1
+    assert [r.get("ErrorCode") for r in response["Records"]] == [None, None, "ProvisionedThroughputExceededException"]
+    assert response["Records"][2]["ErrorMessage"] == (
+        f"Rate exceeded for shard shardId-000000000000 in stream {name} under account 000000000000."
+    )
+    with pytest.raises(ClientError) as exc:
+        kinesis.put_record(StreamName=name, Data=b"x" * 512 * 1024, PartitionKey="k")
+    assert error(exc)[:2] == ("ProvisionedThroughputExceededException", 400)
