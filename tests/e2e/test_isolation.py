@@ -40,6 +40,36 @@ def test_functions_run_unprivileged_when_the_server_is_root(open_server):
     assert second["uid"] not in (0, first["uid"])  # each live environment has a uid of its own
 
 
+def _private_runtime() -> str | None:
+    """A Python runtime whose interpreter only lives under a private home (pyenv in /root)."""
+    from lamina.config import discover_interpreters
+    from lamina.runtime.sandbox import world_readable
+
+    for runtime, interpreter in sorted(discover_interpreters().items(), reverse=True):
+        if not world_readable(interpreter) and runtime >= "python3.10":
+            return runtime
+    return None
+
+
+PRIVATE_RUNTIME = _private_runtime()
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="the uid drop applies when Lamina runs as root")
+@pytest.mark.skipif(PRIVATE_RUNTIME is None, reason="no Python runtime installed under a private directory")
+def test_functions_of_an_interpreter_under_a_private_home_run_unprivileged(open_server):
+    lam = open_server.client()
+    source = (
+        "import os, sys\ndef handler(e, c):\n    import decimal, sqlite3, boto3\n"
+        "    return {'uid': os.getuid(), 'version': list(sys.version_info[:2]), 'prefix': sys.prefix}\n"
+    )
+    create(lam, "whoami-private", source, Runtime=PRIVATE_RUNTIME)
+    out = invoke_json(lam, "whoami-private")[1]
+    assert out["uid"] != 0
+    assert f"python{out['version'][0]}.{out['version'][1]}" == PRIVATE_RUNTIME
+    assert not out["prefix"].startswith("/root")
+    assert os.listdir(out["prefix"]) == []  # the prefix is mounted there in the zygote's namespace only
+
+
 def test_concurrency_over_the_account_limit_is_throttled(open_server):
     lam = open_server.client()
     create(lam, "slow", "import time\ndef handler(e, c):\n    time.sleep(e.get('s', 0))\n    return 'ok'\n", Timeout=10)

@@ -351,8 +351,10 @@ class ProcessPool:
             packages = await asyncio.to_thread(self._packages.path_for, interpreter)
         except Exception as exc:  # OSError, CalledProcessError, TimeoutExpired
             raise ZygoteDied(f"cannot use interpreter {interpreter}: {exc}") from exc
+        # An interpreter under a private home is run from a private bind mount (sandbox.py)
+        mount = await asyncio.to_thread(self._get_sandbox().interpreter_mount, interpreter)
         zygote = Zygote(
-            interpreter, preload, (str(packages),) if packages else (), self._bootstrap, self.preload_services
+            interpreter, preload, (str(packages),) if packages else (), self._bootstrap, self.preload_services, mount
         )
         await zygote.start()
         if self._closed:

@@ -7,6 +7,16 @@ runtime packages) is world-readable; an interpreter under a 0700 home directory 
 /root, say) is not, and then environments keep the server's uid and rely on the process group,
 cgroups and rlimits alone. `can_drop` decides, per set of paths, and caches the answer.
 
+An interpreter whose prefix is world-readable itself but sits under a private ancestor (pyenv's
+`/root/.pyenv/versions/3.12.1`, 0755, under `/root`, 0700) still gets unprivileged environments:
+its zygotes start in a private mount namespace where the prefix is bind-mounted on
+`<scratch root>/python-<hash>` (an empty root-owned 0755 directory on the host, inside this
+sandbox's own 0711 root, so nobody else can have made it) and the interpreter is exec'd from
+there, so sys.prefix, the standard library and lib-dynload are read through a path every uid can
+traverse (`interpreter_mount`). The mount exists only in the zygote's namespace and its
+children's; nothing changes on the host. `can_drop` judges a path under such a mount point by the
+mount point's ancestors and the prefix's own permissions from the prefix down.
+
 Uids are claimed machine-wide, not per pool: another Lamina server on the same machine must never
 hand out a uid in use here, since killing an environment kills every process of its uid. A claim
 is an exclusive `flock` on `<tmp>/lamina-uids/<uid>`, held while the uid is in use and dropped by
@@ -20,12 +30,17 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import hashlib
+import json
 import logging
 import os
 import shutil
 import stat
+import subprocess
 import tempfile
-from collections.abc import Iterable
+import threading
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 log = logging.getLogger("lamina.runtime")
@@ -34,10 +49,12 @@ UID_BASE = 200_000
 UID_COUNT = 65_536
 
 
-def world_readable(path: str | os.PathLike[str], listable: bool = True) -> bool:
+def world_readable(path: str | os.PathLike[str], listable: bool = True, top: str | None = None) -> bool:
     """Whether an unprivileged stranger can reach and read `path` (symlinks resolved; a
     directory must be listable, or only traversable if not `listable`; its ancestors
-    traversable). ACLs are not considered."""
+    traversable). With `top` (a directory reached another way: a mount's source), ancestors
+    are checked only up to `top` itself when `path` resolves inside it. ACLs are not
+    considered."""
     try:
         real = Path(os.path.realpath(path))
         st = real.stat()
@@ -48,13 +65,43 @@ def world_readable(path: str | os.PathLike[str], listable: bool = True) -> bool:
         need = (need if listable else 0) | stat.S_IXOTH
     if st.st_mode & need != need:
         return False
+    stop = Path(os.path.realpath(top)) if top is not None else None
+    if stop is not None and real == stop:
+        return True
+    if stop is not None and stop not in real.parents:
+        stop = None  # resolves outside `top`: reached the usual way
     for parent in real.parents:
         try:
             if not parent.stat().st_mode & stat.S_IXOTH:
                 return False
         except OSError:
             return False
+        if parent == stop:
+            break
     return True
+
+
+_QUERY = (
+    "import json, os, sys; print(json.dumps([sys.base_prefix, sys.base_exec_prefix, os.path.realpath(sys.executable)]))"
+)
+
+
+@dataclass(frozen=True)
+class PrivateMount:
+    """An interpreter run from a bind mount of its prefix, in a mount namespace of its own."""
+
+    prefix: str  # the installation prefix, as the host sees it
+    mountpoint: str  # where the namespace shows it (an empty directory on the host)
+    executable: str  # the interpreter, under `mountpoint`
+    unshare: str  # util-linux unshare and mount
+    mount: str
+
+    def command(self, args: Sequence[str]) -> list[str]:
+        """The argv that runs `executable *args` in a new private mount namespace with the
+        prefix mounted. unshare and sh exec: the pid is the interpreter's, inherited fds stay."""
+        script = self.mount + ' -n --bind "$1" "$2" && shift 2 && exec "$@"'
+        return [self.unshare, "--mount", "--propagation", "private", "--", "/bin/sh", "-c", script, "sh",
+                self.prefix, self.mountpoint, self.executable, *args]  # fmt: skip
 
 
 class Sandbox:
@@ -64,6 +111,9 @@ class Sandbox:
         self.root.chmod(0o711)
         self._drop = os.geteuid() == 0 if drop_privileges is None else drop_privileges and os.geteuid() == 0
         self._readable: dict[str, bool] = {}
+        self._mounts: dict[str, str] = {}  # mount point -> prefix (see interpreter_mount)
+        self._interpreter_mounts: dict[str, PrivateMount | None] = {}
+        self._mounts_lock = threading.Lock()  # interpreter_mount runs in worker threads
         self._uids_in_use: dict[int, int] = {}  # uid -> fd of its machine-wide claim
         self._next_uid = 0
         self._claims = Path(tempfile.gettempdir()) / "lamina-uids"
@@ -78,21 +128,82 @@ class Sandbox:
         for path in paths:
             ok = self._readable.get(path)
             if ok is None:
-                ok = self._readable[path] = world_readable(path) and self._entries_readable(path)
+                ok = self._readable[path] = self._judge(path)
                 if not ok:
                     log.info("%s is not world-readable: its environments keep the server's uid", path)
             if not ok:
                 return False
         return True
 
+    def _judge(self, path: str) -> bool:
+        for mountpoint, prefix in tuple(self._mounts.items()):  # a thread may add one
+            if path == mountpoint or path.startswith(mountpoint + os.sep):
+                # The zygote's namespace shows the prefix's tree there, reached through the mount
+                # point's ancestors: judge those, then the prefix from the prefix down.
+                host = prefix + path[len(mountpoint) :]
+                return (
+                    world_readable(mountpoint, listable=False)
+                    and world_readable(host, top=prefix)
+                    and self._entries_readable(host, top=prefix)
+                )
+        return world_readable(path) and self._entries_readable(path)
+
     @staticmethod
-    def _entries_readable(path: str) -> bool:
+    def _entries_readable(path: str, top: str | None = None) -> bool:
         """Symlinked entries (the runtime packages dir) must be readable where they point."""
         with contextlib.suppress(OSError):
             for entry in os.scandir(path):
-                if entry.is_symlink() and not world_readable(entry.path):
+                if entry.is_symlink() and not world_readable(entry.path, top=top):
                     return False
         return True
+
+    def interpreter_mount(self, interpreter: str) -> PrivateMount | None:
+        """How to start `interpreter`'s zygotes so that unprivileged environments can read its
+        installation (see the module docstring), or None to start it as it is: not dropping
+        privileges, nothing to gain (its prefix is reachable already, or private itself), or no
+        working `unshare` (a container without CAP_SYS_ADMIN, say). Blocking; remembered."""
+        with self._mounts_lock:
+            if interpreter not in self._interpreter_mounts:
+                mount = None
+                if self._drop:
+                    try:
+                        mount = self._make_mount(interpreter)
+                    except Exception as exc:  # OSError, ValueError, SubprocessError: run it as it is
+                        log.warning("no private mount for %s (%s): its environments keep uid 0", interpreter, exc)
+                self._interpreter_mounts[interpreter] = mount
+            return self._interpreter_mounts[interpreter]
+
+    def _make_mount(self, interpreter: str) -> PrivateMount | None:
+        query = subprocess.run(
+            [interpreter, "-I", "-S", "-c", _QUERY], capture_output=True, text=True, timeout=30, check=True
+        )
+        base_prefix, base_exec_prefix, executable = json.loads(query.stdout)
+        prefix = os.path.realpath(base_prefix)
+        if world_readable(executable) and world_readable(prefix):
+            return None  # reachable as it is (/usr/bin/python3.11)
+        if os.path.realpath(base_exec_prefix) != prefix or not executable.startswith(prefix + os.sep):
+            raise ValueError(f"its executable {executable} is not inside its prefix {prefix}")
+        if not world_readable(prefix, top=prefix):
+            return None  # private itself: a mount would not help
+        unshare, mount = shutil.which("unshare", path=os.defpath), shutil.which("mount", path=os.defpath)
+        if unshare is None or mount is None or not os.path.exists("/bin/sh"):
+            raise ValueError("util-linux unshare and mount are needed")
+        mountpoint = self.root / f"python-{hashlib.sha256(prefix.encode()).hexdigest()[:16]}"
+        mountpoint.mkdir(exist_ok=True)  # the root is ours (mkdtemp): nobody else made it
+        mountpoint.chmod(0o755)
+        private = PrivateMount(prefix, str(mountpoint), str(mountpoint) + executable[len(prefix) :], unshare, mount)
+        probe = subprocess.run(
+            private.command(["-I", "-S", "-c", "import sys; print(sys.prefix)"]),
+            capture_output=True,
+            text=True,
+            timeout=30,
+            stdin=subprocess.DEVNULL,
+        )
+        if probe.returncode != 0 or probe.stdout.strip() != private.mountpoint:
+            raise ValueError(f"unshare/mount failed: {(probe.stderr or probe.stdout).strip()[-300:]}")
+        self._mounts[private.mountpoint] = prefix
+        log.info("zygotes of %s start in a mount namespace with %s on %s", interpreter, prefix, mountpoint)
+        return private
 
     def allocate_uid(self) -> int:
         for _ in range(UID_COUNT):

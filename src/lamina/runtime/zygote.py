@@ -1,7 +1,9 @@
 """The server's handle on one zygote process (see bootstrap/python.py for the other side).
 
 A zygote is started with subprocess.Popen from the interpreter that runs the functions, with one
-end of a SOCK_SEQPACKET socketpair inherited as its control channel. Messages are single JSON
+end of a SOCK_SEQPACKET socketpair inherited as its control channel. With a `PrivateMount`
+(sandbox.py) it starts in a mount namespace of its own, from a bind mount of the interpreter's
+prefix, so that unprivileged environments can read its standard library. Messages are single JSON
 datagrams; spawn requests carry the environment's channel socket and output pipe as SCM_RIGHTS
 fds. The zygote answers `spawned` (the child's pid) and later `exit` (its wait status).
 
@@ -25,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from lamina.errors import ServiceError
+from lamina.runtime.sandbox import PrivateMount
 
 log = logging.getLogger("lamina.runtime")
 
@@ -54,8 +57,10 @@ class Zygote:
         extra_path: tuple[str, ...] = (),
         bootstrap: Path = BOOTSTRAP,
         services: tuple[str, ...] = (),
+        mount: PrivateMount | None = None,
     ) -> None:
         self.interpreter = interpreter
+        self.mount = mount
         self.preload = preload
         self.extra_path = extra_path
         self.bootstrap = bootstrap
@@ -77,9 +82,10 @@ class Zygote:
         config = json.dumps(
             {"preload": list(self.preload), "path": list(self.extra_path), "services": list(self.services)}
         )
+        args = ["-I", "-S", "-B", str(self.bootstrap), "zygote", str(theirs.fileno()), config]
         try:
             self._proc = subprocess.Popen(
-                [self.interpreter, "-I", "-S", "-B", str(self.bootstrap), "zygote", str(theirs.fileno()), config],
+                self.mount.command(args) if self.mount is not None else [self.interpreter, *args],
                 pass_fds=(theirs.fileno(),),
                 stdin=subprocess.DEVNULL,
                 env={"LANG": "C.UTF-8", "PATH": os.defpath},

@@ -93,7 +93,9 @@ def test_crash_during_init(runner, pool):
 
 
 def test_timeout_kills_children_and_grandchildren(runner, pool):
-    pid_file = Path(tempfile.mkdtemp()) / "pids"
+    pid_dir = Path(tempfile.mkdtemp())
+    pid_dir.chmod(0o777)  # the handler may run under its own uid
+    pid_file = pid_dir / "pids"
     spec = make_spec(
         """
         import os, subprocess, time
