@@ -1,23 +1,11 @@
 from lamina.invoke import metering
-from lamina.model.invocation import InvocationRecord, Outcome
+from lamina.model.invocation import Outcome
+from tests.unit.records import invocation
 
 
 def record(**changes):
-    values = dict(
-        request_id="r-1",
-        function="f",
-        version="$LATEST",
-        start=0.0,
-        duration_ms=15.74,
-        billed_ms=16,
-        memory_size=128,
-        max_memory_used_mb=56,
-        cold=False,
-        init_duration_ms=None,
-        outcome=Outcome.SUCCESS,
-    )
-    values.update(changes)
-    return InvocationRecord(**values)
+    defaults = dict(request_id="r-1", function="f", duration_ms=15.74, billed_ms=16, max_memory_used_mb=56)
+    return invocation(**{**defaults, **changes})
 
 
 def test_billed_duration_is_the_ceiling_and_includes_init():
