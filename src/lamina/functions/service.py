@@ -180,9 +180,6 @@ class FunctionService:
         self.code.put_zip(data)
         return digest.sha256_b64, digest.size
 
-    def _interpreter(self, runtime: str) -> tuple[str, bool]:
-        return self.settings.interpreter_for(runtime)
-
     def create(self, draft: FunctionDraft) -> FunctionRecord:
         check.check_package_type(draft.package_type)
         runtime = check.check_runtime(draft.runtime)
@@ -194,7 +191,6 @@ class FunctionService:
         if self.store.get_function(draft.name) is not None:
             raise ResourceConflict(f"Function already exist: {draft.name}")
         code_sha, code_size = self._store_zip(draft.zip_file, "CreateFunction")
-        interpreter, exact = self._interpreter(runtime)
         config = FunctionConfig(
             name=draft.name,
             runtime=runtime,
@@ -211,8 +207,6 @@ class FunctionService:
             package_type="Zip",
             last_modified=now_lambda_timestamp(),
             revision_id=str(uuid.uuid4()),
-            interpreter=interpreter,
-            interpreter_exact=exact,
             tracing_mode=draft.tracing_mode or "PassThrough",
             logging=frozen_map(dict(draft.logging)),
             dead_letter_target=draft.dead_letter_target,
@@ -277,13 +271,10 @@ class FunctionService:
         def apply(current: FunctionRecord) -> FunctionRecord:
             old = current.config
             runtime = check.check_runtime(change.runtime) if change.runtime is not None else old.runtime
-            interpreter, exact = self._interpreter(runtime)
             config = old.with_changes(
                 role=change.role if change.role is not None else old.role,
                 handler=check.check_handler(change.handler) if change.handler is not None else old.handler,
                 runtime=runtime,
-                interpreter=interpreter,
-                interpreter_exact=exact,
                 description=change.description if change.description is not None else old.description,
                 timeout=check.check_timeout(change.timeout, s) if change.timeout is not None else old.timeout,
                 memory_size=(

@@ -31,8 +31,8 @@ def frozen_map(values: dict[str, str] | None = None) -> MappingProxyType[str, st
 class FunctionConfig:
     """One version of a function ($LATEST or a published number): code + configuration.
 
-    `interpreter` and `interpreter_exact` record which Python actually runs the code, so the
-    substitution of the host interpreter for a missing one is visible, never silent.
+    Which interpreter runs it is not stored: it depends on the machine, so it is resolved from the
+    Settings at each use (Settings.interpreter_for) and reported in RuntimeVersionConfig and logs.
     """
 
     name: str
@@ -54,8 +54,6 @@ class FunctionConfig:
     state: FunctionState = FunctionState.ACTIVE
     state_reason: str = ""
     last_update_status: UpdateStatus = UpdateStatus.SUCCESSFUL
-    interpreter: str = ""
-    interpreter_exact: bool = True
     tracing_mode: str = "PassThrough"
     logging: MappingProxyType[str, str] = field(default_factory=frozen_map)  # LoggingConfig
     dead_letter_target: str | None = None

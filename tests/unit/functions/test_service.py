@@ -34,11 +34,10 @@ def draft(name="f", **changes):
     return FunctionDraft(**values)
 
 
-def test_create_records_code_and_interpreter_substitution(service):
+def test_create_stores_code_and_configuration(service):
     record = service.create(draft(environment={"AA": "1"}, tags={"t": "v"}))
     config = record.config
     assert config.version == "$LATEST" and config.state == "Active" and config.environment == {"AA": "1"}
-    assert config.interpreter_exact is False  # no python3.12 in this settings' (empty) map
     assert service.code_dir(config).joinpath("app.py").is_file()
     assert service.zip_path(config).read_bytes() == draft().zip_file
     with pytest.raises(ResourceConflict, match="Function already exist: f"):

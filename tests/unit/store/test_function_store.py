@@ -22,7 +22,6 @@ def test_create_then_get_restores_the_exact_record(store):
         state=FunctionState.PENDING,
         last_update_status=UpdateStatus.IN_PROGRESS,
         dead_letter_target="arn:aws:sqs:us-east-1:000000000000:dlq",
-        interpreter_exact=False,
         timeout=900,
         memory_size=10240,
     )
