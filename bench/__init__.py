@@ -1,1 +1,1 @@
-"""Lamina benchmarks: `make bench` (bench/run.py) writes docs/benchmarks.md."""
+"""Lamina benchmarks: `./dev bench` (bench/run.py) writes docs/benchmarks.md."""

@@ -297,7 +297,7 @@ def render(results: Results) -> str:
         out += ["> **Quick smoke run**: few samples, short windows. Not for comparison.", ""]
     out += [
         f"Generated {results.date} by `{results.command}` in {results.elapsed_s:.0f} s. "
-        "Every number below comes from that one run; regenerate with `make bench` "
+        "Every number below comes from that one run; regenerate with `./dev bench` "
         "(`.venv/bin/python bench/run.py`, or `--quick` for a short smoke run).",
         "",
         "## Machine",
