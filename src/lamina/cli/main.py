@@ -70,6 +70,9 @@ def _demo(endpoint: str) -> None:
     _ready(endpoint)
     client = Client(endpoint)
     sample = Path(__file__).resolve().parent.parent / "examples" / "hello"
+    deadline = time.monotonic() + 10
+    while client.get_json("/_lamina/health").get("zygotes", 0) < 1 and time.monotonic() < deadline:
+        time.sleep(0.05)  # the zygote boots (imports boto3) once, in the background, at start-up
     with aws_errors(endpoint):
         lam = client.aws("lambda")
         code = build_zip(sample)
