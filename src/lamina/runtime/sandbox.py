@@ -81,6 +81,38 @@ def world_readable(path: str | os.PathLike[str], listable: bool = True, top: str
     return True
 
 
+SCRATCH_PREFIX = "lamina-scratch-"
+OWNER_FILE = ".owner"
+
+
+def _lock_owner(root: Path) -> int:
+    """Lock, then publish: an owner file another server can see is already locked."""
+    pending = root / (OWNER_FILE + ".new")
+    fd = os.open(pending, os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
+    fcntl.flock(fd, fcntl.LOCK_EX)
+    os.rename(pending, root / OWNER_FILE)
+    return fd
+
+
+def _sweep_orphans(parent: Path, keep: Path) -> None:
+    """Remove the scratch roots of sandboxes whose server died without closing them (kill -9)."""
+    for root in parent.glob(SCRATCH_PREFIX + "*"):
+        if root == keep:
+            continue
+        try:
+            fd = os.open(root / OWNER_FILE, os.O_RDWR | os.O_CLOEXEC)
+        except OSError:
+            continue  # no owner file: not ours to judge
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            shutil.rmtree(root, ignore_errors=True)
+            log.info("removed the scratch space of a server that is gone: %s", root)
+        except BlockingIOError:
+            pass  # its server is alive
+        finally:
+            os.close(fd)
+
+
 _QUERY = (
     "import json, os, sys; print(json.dumps([sys.base_prefix, sys.base_exec_prefix, os.path.realpath(sys.executable)]))"
 )
@@ -107,8 +139,12 @@ class PrivateMount:
 class Sandbox:
     def __init__(self, scratch_parent: Path | None = None, drop_privileges: bool | None = None) -> None:
         """`drop_privileges`: None = whenever running as root and the paths allow it."""
-        self.root = Path(tempfile.mkdtemp(prefix="lamina-scratch-", dir=scratch_parent))
+        self.root = Path(tempfile.mkdtemp(prefix=SCRATCH_PREFIX, dir=scratch_parent))
         self.root.chmod(0o711)
+        # Held while this sandbox lives; the kernel drops it if the server is killed, which is how
+        # a later server knows the root is an orphan it may sweep (functions' /tmp data included).
+        self._owner = _lock_owner(self.root)
+        _sweep_orphans(self.root.parent, keep=self.root)
         self._drop = os.geteuid() == 0 if drop_privileges is None else drop_privileges and os.geteuid() == 0
         self._readable: dict[str, bool] = {}
         self._mounts: dict[str, str] = {}  # mount point -> prefix (see interpreter_mount)
@@ -248,3 +284,6 @@ class Sandbox:
         for uid in list(self._uids_in_use):
             self.release_uid(uid)
         shutil.rmtree(self.root, ignore_errors=True)
+        if self._owner is not None:
+            os.close(self._owner)
+            self._owner = None

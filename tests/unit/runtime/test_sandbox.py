@@ -72,3 +72,36 @@ def test_uids_are_claimed_machine_wide(tmp_path: Path):
     finally:
         here.close()
         there.close()
+
+
+def test_scratch_of_a_killed_server_is_swept_by_the_next(tmp_path: Path):
+    import signal
+    import subprocess
+    import sys
+
+    src = str(Path(__file__).resolve().parents[3] / "src")
+    probe = (
+        "import sys, time; sys.path[:0] = sys.argv[1:2]\n"
+        "from pathlib import Path\n"
+        "from lamina.runtime.sandbox import Sandbox\n"
+        "s = Sandbox(Path(sys.argv[2])); (s.root / 'env-tmp').mkdir(); print(s.root, flush=True); time.sleep(60)\n"
+    )
+    alive = subprocess.Popen([sys.executable, "-c", probe, src, str(tmp_path)], stdout=subprocess.PIPE, text=True)
+    dead = subprocess.Popen([sys.executable, "-c", probe, src, str(tmp_path)], stdout=subprocess.PIPE, text=True)
+    try:
+        assert alive.stdout is not None and dead.stdout is not None
+        alive_root, dead_root = Path(alive.stdout.readline().strip()), Path(dead.stdout.readline().strip())
+        dead.send_signal(signal.SIGKILL)  # no close(): its scratch stays behind
+        dead.wait()
+        assert (dead_root / "env-tmp").is_dir()
+        foreign = tmp_path / "lamina-scratch-not-ours"  # no owner file: left alone
+        foreign.mkdir()
+        sweeper = Sandbox(tmp_path)
+        try:
+            assert not dead_root.exists()
+            assert (alive_root / "env-tmp").is_dir() and foreign.is_dir()
+        finally:
+            sweeper.close()
+    finally:
+        alive.kill()
+        alive.wait()
