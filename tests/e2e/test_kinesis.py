@@ -8,6 +8,7 @@ import os
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Iterator
 from concurrent.futures import Future
 from pathlib import Path
@@ -344,3 +345,122 @@ def test_quota_tagged_stream_fails_records_one_by_one(kinesis, name):
     with pytest.raises(ClientError) as exc:
         kinesis.put_record(StreamName=name, Data=b"x" * 512 * 1024, PartitionKey="k")
     assert error(exc)[:2] == ("ProvisionedThroughputExceededException", 400)
+
+
+def consume_parents_first(kinesis, stream: str) -> list[dict]:
+    """A KCL-style reader across a reshard: a shard is read only once its parents were read to
+    their end (GetRecords without NextShardIterator, with ChildShards)."""
+    shards = {s["ShardId"]: s for s in kinesis.list_shards(StreamName=stream)["Shards"]}
+    done: set[str] = set()
+    out: list[dict] = []
+    while len(done) < len(shards):
+        ready = [
+            s
+            for s in shards.values()
+            if s["ShardId"] not in done
+            and all(p in done or p not in shards for p in (s.get("ParentShardId"), s.get("AdjacentParentShardId")) if p)
+        ]
+        assert ready
+        for shard in ready:
+            it = kinesis.get_shard_iterator(
+                StreamName=stream, ShardId=shard["ShardId"], ShardIteratorType="TRIM_HORIZON"
+            )["ShardIterator"]
+            while it is not None:
+                page = kinesis.get_records(ShardIterator=it, Limit=50)
+                out += page["Records"]
+                it = page.get("NextShardIterator")
+                if it is None:  # a closed shard's end: its children are named
+                    assert "EndingSequenceNumber" in shard["SequenceNumberRange"]
+                    children = {c["ShardId"] for c in page["ChildShards"]}
+                    assert children == {
+                        s["ShardId"]
+                        for s in shards.values()
+                        if shard["ShardId"] in (s.get("ParentShardId"), s.get("AdjacentParentShardId"))
+                    }
+                    for c in page["ChildShards"]:
+                        assert shard["ShardId"] in c["ParentShards"]
+                        assert c["HashKeyRange"] == shards[c["ShardId"]]["HashKeyRange"]
+                elif not page["Records"] and page["MillisBehindLatest"] == 0:
+                    assert "EndingSequenceNumber" not in shard["SequenceNumberRange"]
+                    break
+            done.add(shard["ShardId"])
+    return out
+
+
+def test_update_shard_count_and_a_parent_first_reader_sees_every_record_once(lamina, kinesis, name):
+    kinesis.create_stream(StreamName=name, ShardCount=2)
+    acked: dict[str, list[bytes]] = {}
+    lock = threading.Lock()
+    stop = threading.Event()
+    failures: list[BaseException] = []
+
+    def producer(p: int) -> None:
+        client = lamina.client()
+        n = 0
+        try:
+            while not stop.is_set() or n < 200:
+                records = [{"Data": f"{p}:{n + i}".encode(), "PartitionKey": f"p{p}-{(n + i) % 5}"} for i in range(20)]
+                response = client.put_records(StreamName=name, Records=records)
+                assert response["FailedRecordCount"] == 0
+                with lock:
+                    for r in records:
+                        acked.setdefault(r["PartitionKey"], []).append(r["Data"])
+                n += 20
+        except BaseException as exc:
+            failures.append(exc)
+
+    threads = [threading.Thread(target=producer, args=(p,)) for p in range(3)]
+    for t in threads:
+        t.start()
+    time.sleep(0.2)
+    up = kinesis.update_shard_count(StreamName=name, TargetShardCount=3, ScalingType="UNIFORM_SCALING")
+    assert (up["StreamName"], up["CurrentShardCount"], up["TargetShardCount"]) == (name, 2, 3)
+    assert up["StreamARN"] == ARN.format(name)
+    time.sleep(0.2)
+    kinesis.update_shard_count(StreamARN=ARN.format(name), TargetShardCount=2, ScalingType="UNIFORM_SCALING")
+    time.sleep(0.2)
+    stop.set()
+    for t in threads:
+        t.join()
+    assert not failures
+
+    shards = kinesis.list_shards(StreamName=name)["Shards"]
+    assert [s["ShardId"] for s in shards] == [f"shardId-{i:012d}" for i in range(len(shards))]
+    opened = [s for s in shards if "EndingSequenceNumber" not in s["SequenceNumberRange"]]
+    width = 2**128 // 2
+    assert [(int(s["HashKeyRange"]["StartingHashKey"]), int(s["HashKeyRange"]["EndingHashKey"])) for s in opened] == [
+        (0, width - 1),
+        (width, 2**128 - 1),
+    ]
+    assert [s["ShardId"] for s in shards[2:5]] == [
+        "shardId-000000000002",
+        "shardId-000000000003",
+        "shardId-000000000004",
+    ]
+    assert shards[3]["ParentShardId"] == "shardId-000000000000"
+    assert shards[3]["AdjacentParentShardId"] == "shardId-000000000001"  # the middle third straddles both
+    latest = kinesis.list_shards(StreamName=name, ShardFilter={"Type": "AT_LATEST"})["Shards"]
+    assert [s["ShardId"] for s in latest] == [s["ShardId"] for s in opened]
+    horizon = kinesis.list_shards(StreamName=name, ShardFilter={"Type": "AT_TRIM_HORIZON"})["Shards"]
+    assert [s["ShardId"] for s in horizon] == ["shardId-000000000000", "shardId-000000000001"]
+    summary = kinesis.describe_stream_summary(StreamName=name)["StreamDescriptionSummary"]
+    assert summary["OpenShardCount"] == 2 and summary["StreamStatus"] == "ACTIVE"
+
+    got = consume_parents_first(kinesis, name)
+    assert len(got) == sum(map(len, acked.values()))
+    assert len({r["SequenceNumber"] for r in got}) == len(got)
+    per_key: dict[str, list[bytes]] = {}
+    for r in got:
+        per_key.setdefault(r["PartitionKey"], []).append(r["Data"])
+    assert per_key == acked
+
+
+def test_update_shard_count_errors(kinesis, name):
+    kinesis.create_stream(StreamName=name, ShardCount=2)
+    with pytest.raises(ClientError) as exc:
+        kinesis.update_shard_count(StreamName=name, TargetShardCount=5, ScalingType="UNIFORM_SCALING")
+    code, status, message = error(exc)
+    assert (code, status) == ("LimitExceededException", 400) and "more than double" in message
+    with pytest.raises(ClientError) as exc:
+        kinesis.update_shard_count(StreamName="nope", TargetShardCount=1, ScalingType="UNIFORM_SCALING")
+    assert error(exc)[0] == "ResourceNotFoundException"

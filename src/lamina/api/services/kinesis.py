@@ -111,6 +111,7 @@ class KinesisApi:
             "DecreaseStreamRetentionPeriod": self.decrease_retention,
             "AddTagsToStream": self.add_tags,
             "ListTagsForStream": self.list_tags,
+            "UpdateShardCount": self.update_shard_count,
         }
 
     # --- streams ---------------------------------------------------------------------------------
@@ -194,14 +195,18 @@ class KinesisApi:
         else:
             name, after = stream_name(params), params.get("ExclusiveStartShardId") or ""
         shard_filter = params.get("ShardFilter")
-        if shard_filter is not None and shard_filter["Type"] == "AFTER_SHARD_ID":
-            if not shard_filter.get("ShardId"):
-                raise InvalidArgument("ShardFilter of type AFTER_SHARD_ID requires a ShardId.")
-            after = max(after, shard_filter["ShardId"]) if after else shard_filter["ShardId"]
-        # Every other filter type selects shards open at some point (the trim horizon, the tip, a
-        # time): without resharding every shard has been open since the stream was created.
+        select = None
+        if shard_filter is not None:
+            select = shard_filter["Type"]
+            if select == "AFTER_SHARD_ID":
+                if not shard_filter.get("ShardId"):
+                    raise InvalidArgument("ShardFilter of type AFTER_SHARD_ID requires a ShardId.")
+                after = max(after, shard_filter["ShardId"]) if after else shard_filter["ShardId"]
+            elif select in ("AT_TIMESTAMP", "FROM_TIMESTAMP") and shard_filter.get("Timestamp") is None:
+                raise InvalidArgument(f"ShardFilter of type {select} requires a Timestamp.")
+        # AT_LATEST: the open shards; AT_TRIM_HORIZON: the oldest generation; the others: all.
         limit = params.get("MaxResults") or 1000
-        shards, more = await asyncio.to_thread(self.service.list_shards, name, after or None, limit)
+        shards, more = await asyncio.to_thread(self.service.list_shards, name, after or None, limit, select)
         out: Params = {"Shards": [_shard(s) for s in shards]}
         if more:
             out["NextToken"] = _token(f"{name}\n{shards[-1].shard_id}")
@@ -228,6 +233,18 @@ class KinesisApi:
             self.service.list_tags, stream_name(params), params.get("ExclusiveStartTagKey"), params.get("Limit") or 50
         )
         return {"Tags": [{"Key": k, "Value": v} for k, v in tags], "HasMoreTags": more}
+
+    async def update_shard_count(self, ctx: Any, params: Params) -> Params:
+        name = stream_name(params)
+        current, target = await asyncio.to_thread(
+            self.service.update_shard_count, name, params["TargetShardCount"], params.get("ScalingType", "")
+        )
+        return {
+            "StreamName": name,
+            "CurrentShardCount": current,
+            "TargetShardCount": target,
+            "StreamARN": self.service.arn(name),
+        }
 
     # --- records ---------------------------------------------------------------------------------
 
@@ -279,6 +296,15 @@ class KinesisApi:
         }
         if page.next_iterator is not None:
             out["NextShardIterator"] = page.next_iterator
+        else:  # a closed shard read to its end
+            out["ChildShards"] = [
+                {
+                    "ShardId": c.shard_id,
+                    "ParentShards": [shard_name(i) for i in (c.parent_index, c.adjacent_parent_index) if i is not None],
+                    "HashKeyRange": {"StartingHashKey": str(c.start_hash), "EndingHashKey": str(c.end_hash)},
+                }
+                for c in page.child_shards
+            ]
         return out
 
 

@@ -3,10 +3,11 @@
 - `model`: typed records, hash-key ranges and sequence numbers;
 - `base`: the `StreamStore` contract; `sqlite`: the embedded store; `memory`: its in-memory twin;
 - `service`: `StreamService`, what the Kinesis API and the mapping engine call;
+- `resharding`: UpdateShardCount's plan of closed parents and open children;
 - `iterators`: opaque expiring shard iterators; `notify`: waking consumers when records arrive.
 """
 
-from lamina.sources.streams.base import Appended, NewStream, StreamStore
+from lamina.sources.streams.base import Appended, NewStream, ShardClosed, StreamStore
 from lamina.sources.streams.memory import MemoryStreamStore
 from lamina.sources.streams.model import Entry, IteratorType, PutResult, Shard, Stream, StreamMode, StreamRecord
 from lamina.sources.streams.notify import RecordSignal
@@ -23,6 +24,7 @@ __all__ = [
     "RecordSignal",
     "RecordsPage",
     "Shard",
+    "ShardClosed",
     "SqliteStreamStore",
     "Stream",
     "StreamMode",

@@ -21,6 +21,10 @@ Promises:
 - **Reads never block writes**, and see every record committed before they started.
 - **Deleting** a stream deletes its shards and records; an append to a shard of a deleted stream
   fails with StreamNotFound, even if it was routed before the delete.
+- **Closed shards take no records.** `reshard` closes shards in the same commit order as appends:
+  an append routed to a shard that is closed by the time it is written fails with ShardClosed,
+  storing none of its records (the caller routes it again); so every record of a closed shard has
+  a counter at most its ending counter, and every record of its children a larger one.
 - Errors: StreamInUse when creating a name that exists; StreamNotFound when changing a stream that
   does not exist.
 """
@@ -33,6 +37,11 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from lamina.sources.streams.model import Stream, StreamMode, StreamRecord
+from lamina.sources.streams.resharding import NewShard
+
+
+class ShardClosed(Exception):
+    """An append was routed to a shard a reshard has closed: route it again (nothing was stored)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,6 +79,11 @@ class StreamStore(Protocol):
 
     def add_tags(self, name: str, tags: Mapping[str, str]) -> None:
         """Add or overwrite tags (StreamNotFound if the stream is gone)."""
+
+    def reshard(self, name: str, closing: Sequence[int], shards: Sequence[NewShard]) -> Stream:
+        """In one commit: close the shards with indexes `closing` (which must be exactly the
+        stream's open shards, else StreamInUse), setting their ending counter to the store's
+        last counter, and open `shards` (starting at the next counter; `closed` ones end there)."""
 
     def append_nowait(self, shard_ids: Sequence[int], records: Sequence[tuple[str, bytes]]) -> Future[Appended]:
         """Append `records[i]` (partition key, data) to the shard with store id `shard_ids[i]`."""

@@ -15,8 +15,9 @@ from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Future
 
 from lamina.errors import StreamInUse, StreamNotFound
-from lamina.sources.streams.base import Appended, NewStream
+from lamina.sources.streams.base import Appended, NewStream, ShardClosed
 from lamina.sources.streams.model import Shard, Stream, StreamRecord
+from lamina.sources.streams.resharding import NewShard
 
 
 class MemoryStreamStore:
@@ -28,6 +29,7 @@ class MemoryStreamStore:
         self._counter = 0
         self._last_arrival = 0
         self._ids = itertools.count(1)
+        self._closed: set[int] = set()  # ids of closed shards
 
     def create_stream(self, new: NewStream) -> Stream:
         with self._lock:
@@ -70,6 +72,29 @@ class MemoryStreamStore:
             stream = self._get(name)
             self._streams[name] = dataclasses.replace(stream, tags={**stream.tags, **tags})
 
+    def reshard(self, name: str, closing: Sequence[int], shards: Sequence[NewShard]) -> Stream:
+        with self._lock:
+            stream = self._get(name)
+            if sorted(s.index for s in stream.shards if s.is_open) != sorted(closing):
+                raise StreamInUse(f"Stream {name} under account 000000000000 is being resharded.")
+            last = self._counter
+            kept = tuple(
+                s if s.index not in closing else dataclasses.replace(s, ending_counter=max(last, s.starting_counter))
+                for s in stream.shards
+            )
+            opened = tuple(
+                Shard(next(self._ids), n.index, n.start_hash, n.end_hash, last + 1, last + 1 if n.closed else None,
+                      n.parent_index, n.adjacent_parent_index)
+                for n in shards
+            )  # fmt: skip
+            self._closed.update(s.id for s in kept if not s.is_open)
+            for shard in opened:
+                self._records[shard.id] = []
+                if not shard.is_open:
+                    self._closed.add(shard.id)
+            stream = self._streams[name] = dataclasses.replace(stream, shards=kept + opened)
+            return stream
+
     def _update(self, name: str, **changes: object) -> None:
         with self._lock:
             self._streams[name] = dataclasses.replace(self._get(name), **changes)  # type: ignore[arg-type]
@@ -85,6 +110,9 @@ class MemoryStreamStore:
         with self._lock:
             if any(shard_id not in self._records for shard_id in shard_ids):
                 future.set_exception(StreamNotFound("The stream was deleted before its records could be stored."))
+                return future
+            if any(shard_id in self._closed for shard_id in shard_ids):
+                future.set_exception(ShardClosed())
                 return future
             arrival = self._last_arrival = max(self._last_arrival, int(self._clock() * 1000))
             counters = []

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import bisect
+import collections
 import logging
 import threading
 import time
@@ -24,10 +25,12 @@ from lamina.errors import (
     InvalidArgument,
     LimitExceeded,
     ProvisionedThroughputExceeded,
+    StreamInUse,
     StreamNotFound,
     ValidationError,
 )
-from lamina.sources.streams.base import Appended, NewStream, StreamStore
+from lamina.sources.streams import resharding
+from lamina.sources.streams.base import Appended, NewStream, ShardClosed, StreamStore
 from lamina.sources.streams.iterators import IteratorCodec, Position
 from lamina.sources.streams.model import (
     MAX_HASH_KEY,
@@ -57,6 +60,8 @@ MAX_PUT_RECORDS = 500
 MAX_GET_RECORDS = 10_000
 MAX_GET_BYTES = 10 << 20  # GetRecords returns at most 10 MiB
 MAX_TAGS = 50
+MAX_RESHARDS_PER_DAY = 10  # UpdateShardCount calls per stream per rolling 24 hours
+PUT_ATTEMPTS = 8  # routing a put again after a reshard closed its shard under it
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,6 +71,7 @@ class RecordsPage:
     records: list[StreamRecord]
     next_iterator: str | None
     millis_behind_latest: int
+    child_shards: tuple[Shard, ...] = ()  # once a closed shard is read to its end
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,8 +117,10 @@ class StreamService:
         # Streams change rarely and records are routed on every put: keep them, dropping one
         # whenever this service changes it. (A store shared by several servers needs a version
         # check here; the embedded store has one writer process.)
-        self._cache: dict[str, tuple[Stream, list[int]]] = {}
+        self._cache: dict[str, tuple[Stream, list[int], list[Shard]]] = {}  # stream, open starts, open
         self._cache_lock = threading.Lock()
+        self._reshard_lock = threading.Lock()
+        self._reshards: dict[str, collections.deque[int]] = {}  # stream -> recent reshard times (ms)
 
     def arn(self, name: str) -> str:
         return f"arn:aws:kinesis:{self.region}:{self.account_id}:stream/{name}"
@@ -167,9 +175,20 @@ class StreamService:
         page = self.store.list_streams(after, limit + 1)
         return page[:limit], len(page) > limit
 
-    def list_shards(self, name: str, after_shard: str | None = None, limit: int = 1000) -> tuple[list[Shard], bool]:
-        """The stream's shards after the shard id `after_shard` (AFTER_SHARD_ID / ExclusiveStartShardId)."""
+    def list_shards(
+        self, name: str, after_shard: str | None = None, limit: int = 1000, select: str | None = None
+    ) -> tuple[list[Shard], bool]:
+        """The stream's shards after the shard id `after_shard` (AFTER_SHARD_ID / ExclusiveStartShardId).
+
+        `select` is a ShardFilter type: AT_LATEST keeps the open shards; AT_TRIM_HORIZON the oldest
+        generation (shards with no listed parent); the others (FROM_TRIM_HORIZON, AT_TIMESTAMP,
+        FROM_TIMESTAMP) every shard, closed shards included."""
         shards = self.describe(name).shards
+        if select == "AT_LATEST":
+            shards = tuple(s for s in shards if s.is_open)
+        elif select == "AT_TRIM_HORIZON":
+            indexes = {s.index for s in shards}
+            shards = tuple(s for s in shards if s.parent_index not in indexes)
         if after_shard is not None:
             index = shard_index(after_shard)
             if index is None:
@@ -215,6 +234,56 @@ class StreamService:
             tags = [t for t in tags if t[0] > after]
         return tags[:limit], len(tags) > limit
 
+    def update_shard_count(self, name: str, target: int, scaling_type: str = "UNIFORM_SCALING") -> tuple[int, int]:
+        """UpdateShardCount: close every open shard and open `target` shards evenly splitting the
+        key space, children of the closed ones (see `resharding`). Returns (current, target)."""
+        if scaling_type != "UNIFORM_SCALING":
+            raise ValidationError(
+                f"1 validation error detected: Value '{scaling_type}' at 'scalingType' failed to satisfy"
+                " constraint: Member must satisfy enum value set: [UNIFORM_SCALING]"
+            )
+        if target < 1:
+            raise ValidationError(
+                f"1 validation error detected: Value '{target}' at 'targetShardCount' failed to satisfy"
+                " constraint: Member must have value greater than or equal to 1"
+            )
+        with self._reshard_lock:
+            stream = self.describe(name)
+            if stream.mode is StreamMode.ON_DEMAND:
+                raise ValidationError(f"UpdateShardCount is not supported for stream {name} in ON_DEMAND mode.")
+            open_shards = [s for s in stream.shards if s.is_open]
+            current = len(open_shards)
+            prefix = f"UpdateShardCount failed for stream {name} under account {self.account_id}."
+            if target > 2 * current:
+                raise LimitExceeded(f"{prefix} Cannot scale up to more than double the current shard count {current}.")
+            if 2 * target < current:
+                raise LimitExceeded(f"{prefix} Cannot scale down below half the current shard count {current}.")
+            if target > self.max_shards:
+                raise LimitExceeded(f"{prefix} Target shard count {target} exceeds the shard limit {self.max_shards}.")
+            if target == current:
+                return current, target  # already there: nothing to split or merge
+            now = self._now_ms()
+            recent = self._reshards.setdefault(stream.name, collections.deque())
+            while recent and recent[0] <= now - 86_400_000:
+                recent.popleft()
+            if len(recent) >= MAX_RESHARDS_PER_DAY:
+                raise LimitExceeded(
+                    f"{prefix} The stream was scaled {MAX_RESHARDS_PER_DAY} times in the last 24 hours."
+                )
+            new = resharding.plan(
+                [(s.index, s.start_hash, s.end_hash) for s in open_shards],
+                target,
+                max(s.index for s in stream.shards) + 1,
+            )
+            try:
+                self.store.reshard(stream.name, [s.index for s in open_shards], new)
+            finally:
+                self._forget(stream.name)
+            recent.append(now)
+        # Waiters on the closed shards re-read and find their end (and the children).
+        self.signal.notify(s.id for s in open_shards)
+        return current, target
+
     def trim_expired(self) -> int:
         """Delete records older than their stream's retention; returns how many went."""
         deleted, after = 0, None
@@ -231,17 +300,26 @@ class StreamService:
 
     def put_records(self, name: str, entries: Sequence[Entry]) -> list[PutResult]:
         """Store the entries (≤ 500, ≤ 5 MiB); one result per entry, in order. Durable on return."""
-        routed = self._route(self._stream(name), entries, many=True)
-        return self._results(routed, _outcome(self._append(routed)))
+        for _ in range(PUT_ATTEMPTS):
+            routed = self._route(self._stream(name), entries, many=True)
+            future = self._append(routed)
+            if not _closed_under(future):
+                return self._results(routed, _outcome(future))
+            self._forget(name)  # a reshard closed a shard it was routed to: route it again
+        raise self._busy(name)
 
     async def put_records_async(self, name: str, entries: Sequence[Entry]) -> list[PutResult]:
         """`put_records` for an event loop: the commit is awaited, not waited for in a thread."""
-        cached = self._cached(name)
-        stream = cached[0] if cached is not None else await asyncio.to_thread(self._stream, name)
-        routed = self._route(stream, entries, many=True)
-        future = self._append(routed)
-        await asyncio.wait([asyncio.wrap_future(future)])
-        return self._results(routed, _outcome(future))
+        for _ in range(PUT_ATTEMPTS):
+            cached = self._cached(name)
+            stream = cached[0] if cached is not None else await asyncio.to_thread(self._stream, name)
+            routed = self._route(stream, entries, many=True)
+            future = self._append(routed)
+            await asyncio.wait([asyncio.wrap_future(future)])
+            if not _closed_under(future):
+                return self._results(routed, _outcome(future))
+            self._forget(name)
+        raise self._busy(name)
 
     def put_record(self, name: str, entry: Entry, sequence_number_for_ordering: str | None = None) -> PutResult:
         if sequence_number_for_ordering is not None and parse_sequence_number(sequence_number_for_ordering) is None:
@@ -251,8 +329,16 @@ class StreamService:
                 f"ExclusiveMinimumSequenceNumber {sequence_number_for_ordering} used in PutRecord on stream"
                 f" {name} under account {self.account_id} is invalid."
             )
-        routed = self._route(self._stream(name), [entry], many=False)
-        return self._results(routed, self._append(routed).result())[0]  # a failure raises: no partial
+        for _ in range(PUT_ATTEMPTS):
+            routed = self._route(self._stream(name), [entry], many=False)
+            future = self._append(routed)
+            if not _closed_under(future):
+                return self._results(routed, future.result())[0]  # a failure raises: no partial
+            self._forget(name)
+        raise self._busy(name)
+
+    def _busy(self, name: str) -> StreamInUse:
+        return StreamInUse(f"Stream {name} under account {self.account_id} is being resharded; try again.")
 
     def _route(self, stream: Stream, entries: Sequence[Entry], many: bool) -> _Routed:
         if many and not 1 <= len(entries) <= MAX_PUT_RECORDS:
@@ -261,8 +347,7 @@ class StreamService:
                 f" have length {'less than or equal to 500' if entries else 'greater than or equal to 1'}"
             )
         max_data = stream.max_record_kib * 1024
-        starts = self._starts(stream)
-        open_shards = [s for s in stream.shards if s.is_open]
+        starts, open_shards = self._routing(stream)
         shard_ids: list[int] = []
         throttled: list[bool] = []
         records: list[tuple[str, bytes]] = []
@@ -386,9 +471,13 @@ class StreamService:
         if quotas:
             self.quotas.charge_read(shard.id, sum(len(r.data) for r in records))
         after = records[-1].counter if records else position.after
-        behind = 0
-        if records and (len(records) == limit or self.store.read(shard.id, after, 1, oldest)):
-            behind = max(0, now - records[-1].arrival_ms)
+        more = (len(records) == limit and shard.is_open) or bool(self.store.read(shard.id, after, 1, oldest))
+        behind = max(0, now - records[-1].arrival_ms) if records and more else 0
+        if not shard.is_open and not more:
+            # A closed shard takes no more records (they were committed before it closed, so this
+            # read saw them all): its end. No iterator, but its children, as GetRecords does.
+            children = tuple(s for s in stream.shards if shard.index in (s.parent_index, s.adjacent_parent_index))
+            return RecordsPage(records, None, 0, children)
         return RecordsPage(records, self._iterator(stream, shard, after), behind)
 
     def _iterator(self, stream: Stream, shard: Shard, after: int) -> str:
@@ -402,17 +491,20 @@ class StreamService:
             return cached[0]
         stream = self.describe(name)
         with self._cache_lock:
-            self._cache[name] = (stream, [s.start_hash for s in stream.shards if s.is_open])
+            open_shards = _open_by_hash(stream)
+            self._cache[name] = (stream, [s.start_hash for s in open_shards], open_shards)
         return stream
 
-    def _cached(self, name: str) -> tuple[Stream, list[int]] | None:
+    def _cached(self, name: str) -> tuple[Stream, list[int], list[Shard]] | None:
         return self._cache.get(name)
 
-    def _starts(self, stream: Stream) -> list[int]:
+    def _routing(self, stream: Stream) -> tuple[list[int], list[Shard]]:
+        """The open shards in hash-key order, and their starting hash keys."""
         cached = self._cache.get(stream.name)
         if cached is not None and cached[0] is stream:
-            return cached[1]
-        return [s.start_hash for s in stream.shards if s.is_open]
+            return cached[1], cached[2]
+        open_shards = _open_by_hash(stream)
+        return [s.start_hash for s in open_shards], open_shards
 
     def _forget(self, name: str) -> None:
         with self._cache_lock:
@@ -429,6 +521,21 @@ class StreamService:
 
     def _not_found(self, name: str) -> StreamNotFound:
         return StreamNotFound(f"Stream {name} under account {self.account_id} not found.")
+
+
+def _open_by_hash(stream: Stream) -> list[Shard]:
+    return sorted((s for s in stream.shards if s.is_open), key=lambda s: s.start_hash)
+
+
+def _closed_under(future: Future[Appended]) -> bool:
+    """Whether the append failed because a reshard closed a shard it was routed to (waits)."""
+    try:
+        future.result()
+    except ShardClosed:
+        return True
+    except Exception:
+        return False
+    return False
 
 
 def _explicit(text: str) -> int:

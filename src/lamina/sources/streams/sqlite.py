@@ -19,8 +19,9 @@ from concurrent.futures import Future
 from dataclasses import dataclass
 
 from lamina.errors import StreamInUse, StreamNotFound
-from lamina.sources.streams.base import Appended, NewStream
+from lamina.sources.streams.base import Appended, NewStream, ShardClosed
 from lamina.sources.streams.model import Shard, Stream, StreamMode, StreamRecord
+from lamina.sources.streams.resharding import NewShard
 from lamina.store.sqlite.bulk import execute_rows
 from lamina.store.sqlite.database import Database
 
@@ -60,9 +61,12 @@ class RecordAppender:
         params: list[object] = []
         for item in items:
             for shard_id in set(item.shard_ids) - self._live:
-                if conn.execute("SELECT 1 FROM stream_shards WHERE id = ?", (shard_id,)).fetchone() is None:
+                row = conn.execute("SELECT ending_seq FROM stream_shards WHERE id = ?", (shard_id,)).fetchone()
+                if row is None:
                     raise StreamNotFound("The stream was deleted before its records could be stored.")
-                self._live.add(shard_id)
+                if row[0] is not None:  # closed by a reshard committed before this batch
+                    raise ShardClosed()
+                self._live.add(shard_id)  # open; a reshard is a closure, after which reset() runs
             first = counter + 1
             for shard_id, (key, data) in zip(item.shard_ids, item.records, strict=True):
                 counter += 1
@@ -131,6 +135,41 @@ class SqliteStreamStore:
     def list_streams(self, after: str | None = None, limit: int = 100) -> list[Stream]:
         rows = self._db.query(_SELECT_STREAMS + " WHERE name > ? ORDER BY name LIMIT ?", (after or "", max(0, limit)))
         return [self._with_shards(row) for row in rows]
+
+    def reshard(self, name: str, closing: Sequence[int], shards: Sequence[NewShard]) -> Stream:
+        def reshard(conn: sqlite3.Connection) -> None:
+            row = conn.execute("SELECT id FROM streams WHERE name = ?", (name,)).fetchone()
+            if row is None:
+                raise stream_not_found(name)
+            stream_id = row[0]
+            open_now = [r[0] for r in conn.execute(
+                "SELECT shard_index FROM stream_shards WHERE stream_id = ? AND ending_seq IS NULL", (stream_id,)
+            )]  # fmt: skip
+            if sorted(open_now) != sorted(closing):
+                raise StreamInUse(f"Stream {name} under account 000000000000 is being resharded.")
+            # The writer thread is the only writer, and appends write their counters explicitly:
+            # sqlite_sequence holds the last counter of everything before this closure.
+            row = conn.execute("SELECT seq FROM sqlite_sequence WHERE name = 'stream_records'").fetchone()
+            last = row[0] if row else 0
+            conn.execute(
+                "UPDATE stream_shards SET ending_seq = MAX(?, starting_seq) WHERE stream_id = ? AND ending_seq IS NULL",
+                (last, stream_id),
+            )
+            conn.executemany(
+                "INSERT INTO stream_shards (stream_id, shard_index, start_hash, end_hash, parent_index,"
+                " adjacent_parent_index, starting_seq, ending_seq) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                [
+                    (stream_id, n.index, str(n.start_hash), str(n.end_hash), n.parent_index,
+                     n.adjacent_parent_index, last + 1, last + 1 if n.closed else None)
+                    for n in shards
+                ],
+            )  # fmt: skip
+
+        self._db.write(reshard)
+        stream = self.get_stream(name)
+        if stream is None:
+            raise stream_not_found(name)
+        return stream
 
     def set_retention(self, name: str, hours: int) -> None:
         def update(conn: sqlite3.Connection) -> None:
