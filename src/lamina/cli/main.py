@@ -13,6 +13,7 @@ import click
 
 from lamina.cli.client import DEFAULT_ENDPOINT, Client, aws_errors
 from lamina.cli.package import build_zip
+from lamina.cli.streams import streams
 
 DEFAULT_ROLE = "arn:aws:iam::000000000000:role/lamina-function"
 
@@ -34,8 +35,9 @@ def _client(ctx: click.Context) -> Client:
 def main(ctx: click.Context, endpoint: str) -> None:
     """Lamina: AWS Lambda you can run yourself.
 
-    `lamina up` serves the AWS Lambda API on http://127.0.0.1:4566; boto3 and the AWS CLI work
-    against it with --endpoint-url. The other commands talk to a running server.
+    `lamina up` serves the AWS Lambda and Kinesis APIs on http://127.0.0.1:4566; boto3 and the AWS
+    CLI work against it with --endpoint-url. The other commands talk to a running server;
+    `lamina streams` manages Kinesis streams (ls, create, describe, put, tail).
     """
     ctx.obj = Client(endpoint)
 
@@ -253,6 +255,9 @@ def rm(ctx: click.Context, name: str) -> None:
     with aws_errors(client.endpoint):
         client.aws("lambda").delete_function(FunctionName=name)
     click.echo(f"deleted {name}")
+
+
+main.add_command(streams)
 
 
 if __name__ == "__main__":  # pragma: no cover
