@@ -106,7 +106,7 @@ def render(report: Report) -> str:
         "## Notes",
         "",
         "- The machine has 2 cores and the producers, the reader and the server share them; other work on the "
-        "machine moves the numbers (the in-process ingest has measured 230,000-300,000 records/s across runs).",
+        "machine moves the numbers: read single runs as ±20%.",
         "- Lamina's HTTP producers send pre-encoded PutRecords bodies (base64 data, JSON) without SigV4 signing "
         "(the server runs without credentials); boto3 would add client-side cost per call, not server cost.",
         "- Reads are bound by the Python client too: decoding a 10,000-record GetRecords JSON page, or parsing "

@@ -14,6 +14,7 @@ sequence numbers.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 
@@ -126,11 +127,33 @@ def even_ranges(count: int) -> list[tuple[int, int]]:
 
 
 def hash_key(partition_key: str) -> int:
-    return int.from_bytes(hashlib.md5(partition_key.encode("utf-8"), usedforsecurity=False).digest(), "big")
+    """The 128-bit hash key Kinesis routes a partition key by: its MD5, big-endian."""
+    return hash_key_of(partition_key.encode("utf-8"))
+
+
+def hash_key_of(encoded_key: bytes) -> int:
+    """`hash_key` for a key already UTF-8 encoded (the put loop encodes once for size and hash)."""
+    return int.from_bytes(hashlib.md5(encoded_key, usedforsecurity=False).digest(), "big")
 
 
 def sequence_number(counter: int) -> str:
     return str(SEQUENCE_BASE + counter)
+
+
+def put_results(shard_ids: Sequence[str], counters: Sequence[int]) -> list[PutResult]:
+    """`[PutResult(shard, sequence_number(counter)), ...]`, built without the frozen dataclass's
+    `__init__` (one `object.__setattr__` per field): a put answers up to 500 of them per call."""
+    new = object.__new__
+    base = SEQUENCE_BASE
+    out = []
+    for shard, counter in zip(shard_ids, counters, strict=True):
+        result = new(PutResult)
+        _set_shard(result, shard)
+        _set_sequence(result, str(base + counter))
+        _set_code(result, None)
+        _set_message(result, None)
+        out.append(result)
+    return out
 
 
 def parse_sequence_number(text: str) -> int | None:
@@ -139,3 +162,9 @@ def parse_sequence_number(text: str) -> int | None:
         return None
     value = int(text) - SEQUENCE_BASE
     return value if 0 <= value <= MAX_COUNTER else None
+
+
+_set_shard = PutResult.shard_id.__set__  # type: ignore[attr-defined]
+_set_sequence = PutResult.sequence_number.__set__  # type: ignore[attr-defined]
+_set_code = PutResult.error_code.__set__  # type: ignore[attr-defined]
+_set_message = PutResult.error_message.__set__  # type: ignore[attr-defined]

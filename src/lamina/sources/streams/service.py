@@ -42,8 +42,9 @@ from lamina.sources.streams.model import (
     StreamMode,
     StreamRecord,
     even_ranges,
-    hash_key,
+    hash_key_of,
     parse_sequence_number,
+    put_results,
     sequence_number,
     shard_index,
 )
@@ -78,7 +79,7 @@ class RecordsPage:
 class _Routed:
     stream: Stream
     shard_ids: list[int]  # one per entry
-    throttled: list[bool]  # one per entry: refused by the shard's write quota
+    throttled: list[bool] | None  # one per entry: refused by the shard's write quota (None: no quotas)
     records: list[tuple[str, bytes]]  # the admitted entries only
 
 
@@ -348,36 +349,41 @@ class StreamService:
             )
         max_data = stream.max_record_kib * 1024
         starts, open_shards = self._routing(stream)
+        ids = [s.id for s in open_shards]
+        bisect_right = bisect.bisect_right
         shard_ids: list[int] = []
-        throttled: list[bool] = []
-        records: list[tuple[str, bytes]] = []
         sizes: list[int] = []
         total = 0
+        # The hot loop of every put: per-record work kept to the checks, the MD5 and the bisect.
         for n, entry in enumerate(entries, 1):
-            where = f"records.{n}.member." if many else ""
-            if not entry.partition_key:
+            key = entry.partition_key
+            data = entry.data
+            if not key:
                 raise ValidationError(
-                    f"1 validation error detected: Value null at '{where}partitionKey' failed to satisfy"
-                    " constraint: Member must not be null"
+                    f"1 validation error detected: Value null at '{_where(n, many)}partitionKey' failed to"
+                    " satisfy constraint: Member must not be null"
                 )
-            if len(entry.data) > max_data:
+            if len(data) > max_data:
                 raise ValidationError(
-                    f"1 validation error detected: Value at '{where}data' failed to satisfy constraint:"
-                    f" Member must have length less than or equal to {max_data}"
+                    f"1 validation error detected: Value at '{_where(n, many)}data' failed to satisfy"
+                    f" constraint: Member must have length less than or equal to {max_data}"
                 )
-            size = len(entry.data) + len(entry.partition_key.encode())
+            encoded = key.encode()
+            size = len(data) + len(encoded)
             total += size
             explicit = entry.explicit_hash_key
-            key = hash_key(entry.partition_key) if explicit is None else _explicit(explicit)
-            shard = open_shards[bisect.bisect_right(starts, key) - 1]
-            shard_ids.append(shard.id)
+            point = hash_key_of(encoded) if explicit is None else _explicit(explicit)
+            shard_ids.append(ids[bisect_right(starts, point) - 1])
             sizes.append(size)
         if total > self.max_request_bytes:
             raise InvalidArgument(f"Records size exceeds {self.max_request_bytes >> 20} MB limit")
         # Quotas are taken only once the whole call is known to be valid.
-        quotas = self.quotas.applies(stream)
+        if not self.quotas.applies(stream):
+            return _Routed(stream, shard_ids, None, [(e.partition_key, e.data) for e in entries])
+        throttled: list[bool] = []
+        records: list[tuple[str, bytes]] = []
         for shard_id, size, entry in zip(shard_ids, sizes, entries, strict=True):
-            throttled.append(quotas and not self.quotas.admit_write(shard_id, size))
+            throttled.append(not self.quotas.admit_write(shard_id, size))
             if not throttled[-1]:
                 records.append((entry.partition_key, entry.data))
         if not many and throttled[0]:
@@ -385,7 +391,10 @@ class StreamService:
         return _Routed(stream, shard_ids, throttled, records)
 
     def _append(self, routed: _Routed) -> Future[Appended]:
-        admitted = [i for i, no in zip(routed.shard_ids, routed.throttled, strict=True) if not no]
+        if routed.throttled is None:
+            admitted = routed.shard_ids
+        else:
+            admitted = [i for i, no in zip(routed.shard_ids, routed.throttled, strict=True) if not no]
         if not admitted:
             future: Future[Appended] = Future()
             future.set_result(Appended([], 0))
@@ -399,9 +408,12 @@ class StreamService:
         """One result per record; each record the store failed to keep is an InternalFailure,
         the per-record error PutRecords reports (with ProvisionedThroughputExceededException)."""
         names = {s.id: s.shard_id for s in routed.stream.shards}
+        if routed.throttled is None and appended is not None:  # the usual case: every record stored
+            return put_results([names[i] for i in routed.shard_ids], appended.counters)
+        throttled_flags = routed.throttled if routed.throttled is not None else [False] * len(routed.shard_ids)
         counters = iter(appended.counters if appended is not None else ())
         out = []
-        for shard_id, throttled in zip(routed.shard_ids, routed.throttled, strict=True):
+        for shard_id, throttled in zip(routed.shard_ids, throttled_flags, strict=True):
             if throttled:
                 message = self._throttled(routed.stream, shard_id).message
                 out.append(PutResult(names[shard_id], None, "ProvisionedThroughputExceededException", message))
@@ -536,6 +548,11 @@ def _closed_under(future: Future[Appended]) -> bool:
     except Exception:
         return False
     return False
+
+
+def _where(n: int, many: bool) -> str:
+    """Where a bad record sits, as validation messages name it."""
+    return f"records.{n}.member." if many else ""
 
 
 def _explicit(text: str) -> int:

@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import itertools
 
 import pytest
 
 from lamina.sources.streams.model import (
+    MAX_COUNTER,
+    PutResult,
     even_ranges,
     hash_key,
     parse_sequence_number,
+    put_results,
     sequence_number,
     shard_index,
     shard_name,
@@ -50,6 +54,21 @@ def test_sequence_numbers_are_56_digits_and_compare_as_strings_and_numbers():
     assert [parse_sequence_number(n) for n in numbers] == [1, 9, 10, 123456789, 10**18]
     assert parse_sequence_number("12") is None
     assert parse_sequence_number("abc") is None
+
+
+def test_put_results_are_the_dataclass_built_results():
+    shards, counters = ["shardId-000000000000", "shardId-000000000003"] * 3, [1, 2, 9, 10, 10**18, MAX_COUNTER]
+    built = put_results(shards, counters)
+    expected = [PutResult(s, sequence_number(c)) for s, c in zip(shards, counters, strict=True)]
+    assert built == expected
+    assert [repr(r) for r in built] == [repr(r) for r in expected]
+    assert [hash(r) for r in built] == [hash(r) for r in expected]
+    assert all(type(r) is PutResult and r.error_code is None and r.error_message is None for r in built)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        built[0].sequence_number = "1"  # type: ignore[misc]
+    with pytest.raises(ValueError):
+        put_results(shards, counters[:-1])
+    assert put_results([], []) == []
 
 
 def test_shard_names():

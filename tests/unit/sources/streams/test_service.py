@@ -77,6 +77,46 @@ def test_records_route_by_md5_and_explicit_hash_key(streams):
         streams.put_records("s", [Entry(b"e", "k", str(2**128))])
 
 
+def test_routing_hashes_utf8_keys_and_mixes_explicit_hash_keys_in_one_put(streams):
+    stream = streams.create_stream("s", 4)
+    entries = [
+        Entry(b"a", "ü-key"),
+        Entry(b"b", "k", str(stream.shards[3].start_hash)),
+        Entry(b"c", "日本語"),
+        Entry(b"d", "k", "0"),
+        Entry(b"e", "plain"),
+    ]
+    results = streams.put_records("s", entries)
+    expected = []
+    for entry in entries:
+        point = hash_key(entry.partition_key) if entry.explicit_hash_key is None else int(entry.explicit_hash_key)
+        expected.append(next(s.shard_id for s in stream.shards if s.start_hash <= point <= s.end_hash))
+    assert [r.shard_id for r in results] == expected
+    assert all(r.error_code is None and r.sequence_number for r in results)
+    counters = [int(r.sequence_number) for r in results]
+    assert counters == sorted(counters) and len(set(counters)) == 5
+    for shard in {r.shard_id for r in results}:
+        got = [(r.partition_key, r.data) for r in read_all(streams, "s", shard)]
+        assert got == [(e.partition_key, e.data) for e, r in zip(entries, results, strict=True) if r.shard_id == shard]
+
+
+def test_a_bad_record_fails_the_whole_put_and_is_named_by_position(streams):
+    streams.create_stream("s", 2)
+    with pytest.raises(ValidationError, match=r"Value null at 'records\.3\.member\.partitionKey'"):
+        streams.put_records("s", [Entry(b"a", "k"), Entry(b"b", "k"), Entry(b"c", "")])
+    with pytest.raises(ValidationError, match=r"Value null at 'partitionKey'"):
+        streams.put_record("s", Entry(b"a", ""))
+    with pytest.raises(InvalidArgument, match="Invalid ExplicitHashKey"):
+        streams.put_records("s", [Entry(b"a", "k"), Entry(b"b", "k", "-1")])
+    # The size limit counts the partition keys' UTF-8 bytes.
+    big = Entry(b"a" * ((1 << 20) - 4), "ü" * 2)  # 1 MiB exactly with the key's 4 bytes
+    assert len(streams.put_records("s", [big] * 5)) == 5
+    with pytest.raises(InvalidArgument, match="5 MB"):
+        streams.put_records("s", [big] * 5 + [Entry(b"", "x")])
+    total = sum(len(read_all(streams, "s", s.shard_id)) for s in streams.describe("s").shards)
+    assert total == 5  # nothing of the refused puts was stored
+
+
 def test_sequence_numbers_increase_per_shard_and_reads_return_everything_in_order(streams):
     streams.create_stream("s", 2)
     results = [r for _ in range(5) for r in put(streams, "s", *[f"k{i}" for i in range(40)])]
@@ -206,6 +246,26 @@ def test_a_store_failure_fails_each_record_of_the_put(streams, monkeypatch):
     assert [(r.error_code, r.error_message, r.sequence_number) for r in results] == [
         ("InternalFailure", "Internal service failure.", None)
     ] * 2
+
+
+def test_a_store_failure_with_quotas_on_keeps_throttled_records_apart(streams, clock, monkeypatch):
+    streams.create_stream("s", 1, tags={"lamina:quotas": "on"})
+    assert [r.error_code for _ in range(2) for r in put(streams, "s", *["k"] * 500)] == [None] * 1000
+
+    def broken(shard_ids, records):
+        future: Future = Future()
+        future.set_exception(OSError("disk full"))
+        return future
+
+    monkeypatch.setattr(streams.store, "append_nowait", broken)
+    results = put(streams, "s", "a", "b")  # the shard's 1,000 records/s are used up: both throttled
+    assert [r.error_code for r in results] == ["ProvisionedThroughputExceededException"] * 2
+    clock.advance(0.0015)  # room for one record: the first is stored (and fails), the second throttled
+    results = put(streams, "s", "a", "b")
+    assert [r.error_code for r in results] == ["InternalFailure", "ProvisionedThroughputExceededException"]
+    clock.advance(1.0)
+    results = put(streams, "s", "a", "b")
+    assert [(r.shard_id, r.error_code) for r in results] == [("shardId-000000000000", "InternalFailure")] * 2
 
 
 def test_tags(streams):
