@@ -11,6 +11,7 @@ import threading
 import time
 from collections.abc import Iterator
 from concurrent.futures import Future
+from datetime import UTC, datetime
 from pathlib import Path
 
 import boto3
@@ -313,6 +314,39 @@ def test_iterators_expire_and_retention_trims(short):
     records = consume(kinesis, "s")["shardId-000000000000"]
     assert [r["Data"] for r in records] == [b"new"]
     assert lamina.service.trim_expired() == 1
+
+
+def test_shard_filters_by_time_and_closed_shards_leave_with_retention(short):
+    lamina, clock = short  # a retention hour lasts a second: 24 h is 24 s
+    kinesis = lamina.client()
+
+    def listed(**shard_filter) -> list[str]:
+        args = {"ShardFilter": shard_filter} if shard_filter else {}
+        return [s["ShardId"][-1] for s in kinesis.list_shards(StreamName="s", **args)["Shards"]]
+
+    t0 = clock.now
+    kinesis.create_stream(StreamName="s", ShardCount=2)
+    clock.advance(5)
+    t1 = clock.now
+    kinesis.update_shard_count(StreamName="s", TargetShardCount=4, ScalingType="UNIFORM_SCALING")
+    clock.advance(5)
+    kinesis.update_shard_count(StreamName="s", TargetShardCount=2, ScalingType="UNIFORM_SCALING")
+    clock.advance(1)
+    at = datetime.fromtimestamp(t0 + 2, UTC)
+    assert listed(Type="AT_TIMESTAMP", Timestamp=at) == ["0", "1"]
+    assert listed(Type="AT_TIMESTAMP", Timestamp=t1 + 2) == ["2", "3", "4", "5"]
+    assert listed(Type="FROM_TIMESTAMP", Timestamp=t1 + 2) == ["2", "3", "4", "5", "6", "7"]
+    assert listed(Type="AT_TRIM_HORIZON") == ["0", "1"]
+    assert listed(Type="FROM_TRIM_HORIZON") == ["0", "1", "2", "3", "4", "5", "6", "7"]
+    with pytest.raises(ClientError) as exc:
+        lamina.client(validate=False).list_shards(StreamName="s", ShardFilter={"Type": "FROM_TIMESTAMP"})
+    assert error(exc)[:2] == ("InvalidArgumentException", 400)
+
+    clock.advance(t1 + 24.5 - clock.now)  # shards 0 and 1 closed more than 24 (retention) hours ago
+    assert listed() == ["2", "3", "4", "5", "6", "7"]
+    assert listed(Type="AT_TRIM_HORIZON") == ["2", "3", "4", "5"]
+    described = kinesis.describe_stream(StreamName="s")["StreamDescription"]["Shards"]
+    assert [s["ShardId"][-1] for s in described] == ["2", "3", "4", "5", "6", "7"]
 
 
 def test_the_aws_cli_talks_to_it(lamina, name):

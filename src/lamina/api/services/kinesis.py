@@ -195,7 +195,7 @@ class KinesisApi:
         else:
             name, after = stream_name(params), params.get("ExclusiveStartShardId") or ""
         shard_filter = params.get("ShardFilter")
-        select = None
+        select, timestamp = None, None
         if shard_filter is not None:
             select = shard_filter["Type"]
             if select == "AFTER_SHARD_ID":
@@ -204,9 +204,11 @@ class KinesisApi:
                 after = max(after, shard_filter["ShardId"]) if after else shard_filter["ShardId"]
             elif select in ("AT_TIMESTAMP", "FROM_TIMESTAMP") and shard_filter.get("Timestamp") is None:
                 raise InvalidArgument(f"ShardFilter of type {select} requires a Timestamp.")
-        # AT_LATEST: the open shards; AT_TRIM_HORIZON: the oldest generation; the others: all.
+            stamp = shard_filter.get("Timestamp")
+            timestamp = stamp.timestamp() if isinstance(stamp, datetime) else stamp
+        # See StreamService.list_shards: which shards each filter type selects.
         limit = params.get("MaxResults") or 1000
-        shards, more = await asyncio.to_thread(self.service.list_shards, name, after or None, limit, select)
+        shards, more = await asyncio.to_thread(self.service.list_shards, name, after or None, limit, select, timestamp)
         out: Params = {"Shards": [_shard(s) for s in shards]}
         if more:
             out["NextToken"] = _token(f"{name}\n{shards[-1].shard_id}")

@@ -65,7 +65,8 @@ class Appended:
 
 class StreamStore(Protocol):
     def create_stream(self, new: NewStream) -> Stream:
-        """Create a stream and its shards (indexes 0..N-1, open); raises StreamInUse if taken."""
+        """Create a stream and its shards (indexes 0..N-1, open, `opened_ms` = `created_ms`);
+        raises StreamInUse if taken."""
 
     def delete_stream(self, name: str) -> bool:
         """Delete a stream with its shards and records; False if it did not exist."""
@@ -80,10 +81,14 @@ class StreamStore(Protocol):
     def add_tags(self, name: str, tags: Mapping[str, str]) -> None:
         """Add or overwrite tags (StreamNotFound if the stream is gone)."""
 
-    def reshard(self, name: str, closing: Sequence[int], shards: Sequence[NewShard]) -> Stream:
+    def reshard(
+        self, name: str, closing: Sequence[int], shards: Sequence[NewShard], now_ms: int | None = None
+    ) -> Stream:
         """In one commit: close the shards with indexes `closing` (which must be exactly the
         stream's open shards, else StreamInUse), setting their ending counter to the store's
-        last counter, and open `shards` (starting at the next counter; `closed` ones end there)."""
+        last counter, and open `shards` (starting at the next counter; `closed` ones end there).
+        `now_ms` (default: the store's clock) is the closed shards' `closed_ms` and the new
+        shards' `opened_ms` (and `closed_ms`, for `closed` ones)."""
 
     def append_nowait(self, shard_ids: Sequence[int], records: Sequence[tuple[str, bytes]]) -> Future[Appended]:
         """Append `records[i]` (partition key, data) to the shard with store id `shard_ids[i]`."""

@@ -36,7 +36,8 @@ class MemoryStreamStore:
             if new.name in self._streams:
                 raise StreamInUse(f"Stream {new.name} under account 000000000000 already exists.")
             shards = tuple(
-                Shard(next(self._ids), i, lo, hi, self._counter + 1) for i, (lo, hi) in enumerate(new.ranges)
+                Shard(next(self._ids), i, lo, hi, self._counter + 1, opened_ms=new.created_ms)
+                for i, (lo, hi) in enumerate(new.ranges)
             )
             stream = Stream(
                 next(self._ids), new.name, new.created_ms, new.mode, new.retention_hours, new.max_record_kib, shards,
@@ -72,19 +73,24 @@ class MemoryStreamStore:
             stream = self._get(name)
             self._streams[name] = dataclasses.replace(stream, tags={**stream.tags, **tags})
 
-    def reshard(self, name: str, closing: Sequence[int], shards: Sequence[NewShard]) -> Stream:
+    def reshard(
+        self, name: str, closing: Sequence[int], shards: Sequence[NewShard], now_ms: int | None = None
+    ) -> Stream:
+        now = int(self._clock() * 1000) if now_ms is None else now_ms
         with self._lock:
             stream = self._get(name)
             if sorted(s.index for s in stream.shards if s.is_open) != sorted(closing):
                 raise StreamInUse(f"Stream {name} under account 000000000000 is being resharded.")
             last = self._counter
             kept = tuple(
-                s if s.index not in closing else dataclasses.replace(s, ending_counter=max(last, s.starting_counter))
+                s
+                if s.index not in closing
+                else dataclasses.replace(s, ending_counter=max(last, s.starting_counter), closed_ms=now)
                 for s in stream.shards
             )
             opened = tuple(
                 Shard(next(self._ids), n.index, n.start_hash, n.end_hash, last + 1, last + 1 if n.closed else None,
-                      n.parent_index, n.adjacent_parent_index)
+                      n.parent_index, n.adjacent_parent_index, now, now if n.closed else None)
                 for n in shards
             )  # fmt: skip
             self._closed.update(s.id for s in kept if not s.is_open)

@@ -56,6 +56,8 @@ class Shard:
     ending_counter: int | None = None  # set once the shard is closed (resharding, later)
     parent_index: int | None = None
     adjacent_parent_index: int | None = None
+    opened_ms: int | None = None  # when it opened (None: created before open times were kept)
+    closed_ms: int | None = None  # when it closed (None: open, or closed before close times were kept)
 
     @property
     def shard_id(self) -> str:

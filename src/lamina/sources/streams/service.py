@@ -177,19 +177,42 @@ class StreamService:
         return page[:limit], len(page) > limit
 
     def list_shards(
-        self, name: str, after_shard: str | None = None, limit: int = 1000, select: str | None = None
+        self,
+        name: str,
+        after_shard: str | None = None,
+        limit: int = 1000,
+        select: str | None = None,
+        timestamp: float | None = None,
     ) -> tuple[list[Shard], bool]:
         """The stream's shards after the shard id `after_shard` (AFTER_SHARD_ID / ExclusiveStartShardId).
 
-        `select` is a ShardFilter type: AT_LATEST keeps the open shards; AT_TRIM_HORIZON the oldest
-        generation (shards with no listed parent); the others (FROM_TRIM_HORIZON, AT_TIMESTAMP,
-        FROM_TIMESTAMP) every shard, closed shards included."""
-        shards = self.describe(name).shards
+        A closed shard whose whole range has aged out of retention (closed before the trim
+        horizon, now - retention) is not listed, as on Kinesis. `select` is a ShardFilter type:
+        AT_LATEST keeps the open shards; AT_TRIM_HORIZON the shards open at the trim horizon (those
+        opened at or before it, and the oldest listed generation, shards with no listed parent, for
+        a stream younger than its retention); FROM_TRIM_HORIZON every listed shard; AT_TIMESTAMP
+        the shards open at `timestamp` (epoch seconds: opened at or before it and not closed
+        before it); FROM_TIMESTAMP the shards not closed before it (those open at it and every
+        later one). A shard from before open and close times were kept (migration 3) counts as
+        opened before any time and, once closed, as closed before none."""
+        stream = self.describe(name)
+        horizon = self._now_ms() - int(stream.retention_hours * self.retention_hour_ms)
+        shards = tuple(s for s in stream.shards if not _closed_before(s, horizon))
         if select == "AT_LATEST":
             shards = tuple(s for s in shards if s.is_open)
         elif select == "AT_TRIM_HORIZON":
             indexes = {s.index for s in shards}
-            shards = tuple(s for s in shards if s.parent_index not in indexes)
+            shards = tuple(
+                s for s in shards
+                if s.parent_index not in indexes or (s.opened_ms is not None and s.opened_ms <= horizon)
+            )  # fmt: skip
+        elif select in ("AT_TIMESTAMP", "FROM_TIMESTAMP"):
+            if timestamp is None:
+                raise InvalidArgument(f"ShardFilter of type {select} requires a Timestamp.")
+            at = int(timestamp * 1000)
+            shards = tuple(s for s in shards if not _closed_before(s, at))
+            if select == "AT_TIMESTAMP":
+                shards = tuple(s for s in shards if s.opened_ms is None or s.opened_ms <= at)
         if after_shard is not None:
             index = shard_index(after_shard)
             if index is None:
@@ -277,7 +300,7 @@ class StreamService:
                 max(s.index for s in stream.shards) + 1,
             )
             try:
-                self.store.reshard(stream.name, [s.index for s in open_shards], new)
+                self.store.reshard(stream.name, [s.index for s in open_shards], new, now)
             finally:
                 self._forget(stream.name)
             recent.append(now)
@@ -533,6 +556,11 @@ class StreamService:
 
     def _not_found(self, name: str) -> StreamNotFound:
         return StreamNotFound(f"Stream {name} under account {self.account_id} not found.")
+
+
+def _closed_before(shard: Shard, ms: int) -> bool:
+    """Whether the shard closed before `ms` (a shard closed at an unknown time never counts)."""
+    return shard.closed_ms is not None and shard.closed_ms < ms
 
 
 def _open_by_hash(stream: Stream) -> list[Shard]:

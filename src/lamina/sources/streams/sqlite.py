@@ -1,4 +1,4 @@
-"""StreamStore on the embedded SQLite database (migration 2): appends go through the
+"""StreamStore on the embedded SQLite database (migrations 2 and 3): appends go through the
 group-committing writer, so concurrent producers share commits; reads use per-thread reader
 connections (WAL), so they never wait for the writer.
 
@@ -103,9 +103,9 @@ class SqliteStreamStore:
             row = conn.execute("SELECT seq FROM sqlite_sequence WHERE name = 'stream_records'").fetchone()
             starting = (row[0] if row else 0) + 1
             conn.executemany(
-                "INSERT INTO stream_shards (stream_id, shard_index, start_hash, end_hash, starting_seq)"
-                " VALUES (?, ?, ?, ?, ?)",
-                [(stream_id, i, str(lo), str(hi), starting) for i, (lo, hi) in enumerate(new.ranges)],
+                "INSERT INTO stream_shards (stream_id, shard_index, start_hash, end_hash, starting_seq, opened_ms)"
+                " VALUES (?, ?, ?, ?, ?, ?)",
+                [(stream_id, i, str(lo), str(hi), starting, new.created_ms) for i, (lo, hi) in enumerate(new.ranges)],
             )
             return int(stream_id)  # type: ignore[arg-type]
 
@@ -136,7 +136,11 @@ class SqliteStreamStore:
         rows = self._db.query(_SELECT_STREAMS + " WHERE name > ? ORDER BY name LIMIT ?", (after or "", max(0, limit)))
         return [self._with_shards(row) for row in rows]
 
-    def reshard(self, name: str, closing: Sequence[int], shards: Sequence[NewShard]) -> Stream:
+    def reshard(
+        self, name: str, closing: Sequence[int], shards: Sequence[NewShard], now_ms: int | None = None
+    ) -> Stream:
+        now = int(self._appender.clock() * 1000) if now_ms is None else now_ms
+
         def reshard(conn: sqlite3.Connection) -> None:
             row = conn.execute("SELECT id FROM streams WHERE name = ?", (name,)).fetchone()
             if row is None:
@@ -152,15 +156,18 @@ class SqliteStreamStore:
             row = conn.execute("SELECT seq FROM sqlite_sequence WHERE name = 'stream_records'").fetchone()
             last = row[0] if row else 0
             conn.execute(
-                "UPDATE stream_shards SET ending_seq = MAX(?, starting_seq) WHERE stream_id = ? AND ending_seq IS NULL",
-                (last, stream_id),
+                "UPDATE stream_shards SET ending_seq = MAX(?, starting_seq), closed_ms = ?"
+                " WHERE stream_id = ? AND ending_seq IS NULL",
+                (last, now, stream_id),
             )
             conn.executemany(
                 "INSERT INTO stream_shards (stream_id, shard_index, start_hash, end_hash, parent_index,"
-                " adjacent_parent_index, starting_seq, ending_seq) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                " adjacent_parent_index, starting_seq, ending_seq, opened_ms, closed_ms)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 [
                     (stream_id, n.index, str(n.start_hash), str(n.end_hash), n.parent_index,
-                     n.adjacent_parent_index, last + 1, last + 1 if n.closed else None)
+                     n.adjacent_parent_index, last + 1, last + 1 if n.closed else None, now,
+                     now if n.closed else None)
                     for n in shards
                 ],
             )  # fmt: skip
@@ -191,10 +198,11 @@ class SqliteStreamStore:
     def _with_shards(self, row: tuple) -> Stream:
         stream_id, name, created_ms, mode, retention, max_kib, tags = row
         shards = tuple(
-            Shard(sid, index, int(lo), int(hi), start, end, parent, adjacent)
-            for sid, index, lo, hi, start, end, parent, adjacent in self._db.query(
+            Shard(sid, index, int(lo), int(hi), start, end, parent, adjacent, opened, closed)
+            for sid, index, lo, hi, start, end, parent, adjacent, opened, closed in self._db.query(
                 "SELECT id, shard_index, start_hash, end_hash, starting_seq, ending_seq, parent_index,"
-                " adjacent_parent_index FROM stream_shards WHERE stream_id = ? ORDER BY shard_index",
+                " adjacent_parent_index, opened_ms, closed_ms FROM stream_shards WHERE stream_id = ?"
+                " ORDER BY shard_index",
                 (stream_id,),
             )
         )

@@ -131,6 +131,12 @@ MIGRATIONS: list[str] = [
     );
     CREATE INDEX stream_records_by_shard ON stream_records (shard_id);
     """,
+    # 3: when each stream shard opened and closed (epoch ms; NULL for shards from before), for
+    # ListShards' timestamp filters and for dropping closed shards once retention has passed them
+    """
+    ALTER TABLE stream_shards ADD COLUMN opened_ms INTEGER;
+    ALTER TABLE stream_shards ADD COLUMN closed_ms INTEGER;
+    """,
 ]
 
 
