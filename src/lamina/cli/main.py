@@ -11,6 +11,7 @@ from pathlib import Path
 
 import click
 
+from lamina.cli.arguments import inline_or_file
 from lamina.cli.client import DEFAULT_ENDPOINT, Client, aws_errors
 from lamina.cli.package import build_zip
 from lamina.cli.streams import streams
@@ -152,17 +153,13 @@ def deploy(ctx: click.Context, path: Path, name: str | None, handler: str, runti
 def invoke(ctx: click.Context, name: str, payload: str, tail: bool) -> None:
     """Invoke a function synchronously and print its result."""
     client = _client(ctx)
-    if payload.startswith("@"):
-        try:
-            payload = Path(payload[1:]).read_text()
-        except OSError as exc:
-            raise click.BadParameter(str(exc), param_hint="--payload") from None
+    event = inline_or_file(payload, "--payload")
     try:
-        json.loads(payload)
+        json.loads(event)
     except ValueError as exc:
         raise click.BadParameter(f"not JSON: {exc}", param_hint="--payload") from None
     with aws_errors(client.endpoint):
-        response = client.aws("lambda").invoke(FunctionName=name, Payload=payload.encode(),
+        response = client.aws("lambda").invoke(FunctionName=name, Payload=event,
                                                LogType="Tail" if tail else "None")  # fmt: skip
     if tail and response.get("LogResult"):
         click.echo(base64.b64decode(response["LogResult"]).decode(errors="replace"), err=True, nl=False)

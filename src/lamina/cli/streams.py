@@ -10,11 +10,11 @@ import time
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import click
 
+from lamina.cli.arguments import inline_or_file
 from lamina.cli.client import Client, aws_errors
 
 FOLLOW_POLL_S = 0.25
@@ -130,13 +130,7 @@ def _count_shard(kinesis: Any, name: str, shard_id: str) -> tuple[int, int, floa
 @click.pass_context
 def put(ctx: click.Context, name: str, data: str, partition_key: str | None) -> None:
     """Put one record: DATA as text, or @file to send a file's bytes. Prints its shard and sequence number."""
-    if data.startswith("@"):
-        try:
-            payload = Path(data[1:]).read_bytes()
-        except OSError as exc:
-            raise click.BadParameter(str(exc), param_hint="DATA") from None
-    else:
-        payload = data.encode()
+    payload = inline_or_file(data, "DATA")
     client, kinesis = _kinesis(ctx)
     with aws_errors(client.endpoint):
         out = kinesis.put_record(StreamName=name, Data=payload, PartitionKey=partition_key or uuid.uuid4().hex)
