@@ -108,6 +108,16 @@ class Settings:
     # LAMINA_MEMORY_ENFORCEMENT: auto (cgroup v2, else v1, else RSS watchdog) | cgroup | watchdog | off
     memory_enforcement: str = "auto"
     sync_payload_limit: int = SYNC_PAYLOAD_LIMIT  # LAMINA_SYNC_PAYLOAD_LIMIT
+    async_payload_limit: int = 1_048_576  # LAMINA_ASYNC_PAYLOAD_LIMIT (Event invokes; 1 MB as AWS since 2025-10)
+    # Asynchronous invocation: function errors are retried after base, then 2 × base (AWS: ~1 min,
+    # ~2 min); throttles and system errors back off exponentially from 1 s up to the cap.
+    async_retry_base_seconds: float = 60.0  # LAMINA_ASYNC_RETRY_BASE_SECONDS
+    async_backoff_max_seconds: float = 300.0  # LAMINA_ASYNC_BACKOFF_MAX_SECONDS
+    # Concurrency: reservations must leave this many executions unreserved (AWS: 100); None = the
+    # smaller of 100 and a tenth of max_concurrency, so small machines can still reserve.
+    min_unreserved_concurrency: int | None = None  # LAMINA_MIN_UNRESERVED_CONCURRENCY
+    # New execution environments a function may start per 10 s, refilled continuously (AWS: 1,000).
+    scaling_rate_per_10s: int = 1000  # LAMINA_SCALING_RATE_PER_10S
     response_payload_limit: int = RESPONSE_PAYLOAD_LIMIT  # LAMINA_RESPONSE_PAYLOAD_LIMIT
     zipped_code_limit: int = ZIPPED_CODE_LIMIT  # LAMINA_ZIPPED_CODE_LIMIT
     unzipped_code_limit: int = UNZIPPED_CODE_LIMIT  # LAMINA_UNZIPPED_CODE_LIMIT

@@ -53,7 +53,9 @@ class Platform:
         ) else None  # fmt: skip
         self.code_urls = CodeUrls(key)
         self.app = EdgeApp(settings)
-        self.app.register_service("lambda", LambdaApi(self.functions, self.invoker, self.code_urls).handlers())
+        lambda_handlers = LambdaApi(self.functions, self.invoker, self.code_urls).handlers()
+        # Other rooms of the Lambda API (concurrency, asynchronous invocation) add their operations here.
+        self.app.register_service("lambda", lambda_handlers)
         self.streams = register_kinesis(self.app, settings, self.store.database)
         admin = AdminRoutes(settings, self.store, self.functions, self.invoker, self.code_urls, self.app.authorize)
         self.app.register_route("/_lamina/", admin.handle, methods=("GET",))

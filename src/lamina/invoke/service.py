@@ -13,6 +13,7 @@ import json
 import time
 import uuid
 from dataclasses import dataclass
+from typing import Protocol
 
 from lamina.config import Settings
 from lamina.errors import InvalidParameterValue, InvalidRequestContent, RequestTooLarge
@@ -41,6 +42,13 @@ class Prepared:
     client_context: str | None
 
 
+class EventSink(Protocol):
+    """Where Event invocations go: a durable queue that a consumer drains (invoke/asynchronous)."""
+
+    async def accept(self, request: InvokeRequest, prepared: Prepared, request_id: str) -> None:
+        """Return only once the event is committed; raise a LaminaError to refuse it."""
+
+
 class InvokeService:
     def __init__(
         self,
@@ -57,6 +65,7 @@ class InvokeService:
         self.logs = logs
         self.limiter = ConcurrencyLimiter(settings.max_concurrency)
         self._specs: dict[tuple[str, ...], EnvironmentSpec] = {}
+        self.events: EventSink | None = None  # set by the composition root
 
     def function_changed(self, name: str) -> None:
         """Forget a changed function's environments. Call on the event loop's thread."""
@@ -69,9 +78,17 @@ class InvokeService:
     def prepare(self, request: InvokeRequest) -> Prepared:
         ref = parse_function_ref(request.function, request.qualifier)
         config = self.functions.resolve(ref)
-        limit = self.settings.sync_payload_limit
-        if len(request.payload) > limit:
-            raise RequestTooLarge(f"Request must be smaller than {limit} bytes for the InvokeFunction operation")
+        if request.invocation_type == InvocationType.EVENT:
+            limit = self.settings.async_payload_limit
+            if len(request.payload) > limit:
+                raise RequestTooLarge(
+                    f"{len(request.payload)} byte payload is too large for the Event invocation type "
+                    f"(limit {limit} bytes)"
+                )
+        else:
+            limit = self.settings.sync_payload_limit
+            if len(request.payload) > limit:
+                raise RequestTooLarge(f"Request must be smaller than {limit} bytes for the InvokeFunction operation")
         payload = request.payload or b"{}"
         if len(payload) <= INLINE_JSON_CHECK_BYTES:  # larger ones are checked off the event loop
             check_json(payload)
@@ -96,10 +113,12 @@ class InvokeService:
                 executed_version=config.version,
             )
         if request.invocation_type == InvocationType.EVENT:
-            raise InvalidParameterValue(
-                "InvocationType Event is not available in Lamina yet (asynchronous invocation is coming "
-                "with durable queues); use RequestResponse."
-            )
+            if self.events is None:
+                raise InvalidParameterValue("InvocationType Event is not enabled on this server.")
+            request_id = request.request_id or str(uuid.uuid4())
+            # 202 only once the event is durably queued: it survives kill -9 from here on.
+            await self.events.accept(request, prepared, request_id)
+            return InvokeResult(request_id=request_id, status=202, payload=b"", executed_version=config.version)
         with self.limiter.lease(config.name):
             spec = await self._spec(config)
             request_id = request.request_id or str(uuid.uuid4())

@@ -137,6 +137,34 @@ MIGRATIONS: list[str] = [
     ALTER TABLE stream_shards ADD COLUMN opened_ms INTEGER;
     ALTER TABLE stream_shards ADD COLUMN closed_ms INTEGER;
     """,
+    # 4: published versions (numbers are never reused, even after a delete), aliases, reserved and
+    # provisioned concurrency
+    """
+    ALTER TABLE functions ADD COLUMN last_version INTEGER NOT NULL DEFAULT 0;
+
+    CREATE TABLE function_aliases (
+        name             TEXT NOT NULL,
+        alias            TEXT NOT NULL,
+        function_version TEXT NOT NULL,
+        description      TEXT NOT NULL DEFAULT '',
+        routing          TEXT NOT NULL DEFAULT '{}',   -- JSON {"version": weight}
+        revision_id      TEXT NOT NULL,
+        PRIMARY KEY (name, alias)
+    ) WITHOUT ROWID;
+
+    CREATE TABLE function_concurrency (
+        name             TEXT PRIMARY KEY,
+        reserved         INTEGER NOT NULL
+    ) WITHOUT ROWID;
+
+    CREATE TABLE provisioned_concurrency (
+        name             TEXT NOT NULL,
+        qualifier        TEXT NOT NULL,                -- a version number or an alias
+        requested        INTEGER NOT NULL,
+        last_modified    TEXT NOT NULL,
+        PRIMARY KEY (name, qualifier)
+    ) WITHOUT ROWID;
+    """,
 ]
 
 
