@@ -24,7 +24,7 @@ from typing import NoReturn
 if __package__ in (None, ""):  # run as a script: make `bench` importable from the repo root
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench import latency, machine, peers, procs, throughput
+from bench import latency, machine, peers, procs, sections, throughput
 from bench.handlers import HANDLERS, TRIVIAL_HANDLER
 from bench.invoke import RawInvoker
 from bench.report import Results, render
@@ -191,7 +191,7 @@ def main(argv: list[str] | None = None) -> int:
     results.steal_s = procs.steal_s() - steal_before
     results.elapsed_s = time.monotonic() - started
     output.parent.mkdir(parents=True, exist_ok=True)
-    output.write_text(render(results))
+    output.write_text(render(results) + sections.kept(output))  # sections other benchmarks own stay
     log(f"done in {results.elapsed_s:.0f} s; wrote {output}")
     return 1 if results.left_behind else 0
 

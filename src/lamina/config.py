@@ -109,10 +109,12 @@ class Settings:
     memory_enforcement: str = "auto"
     sync_payload_limit: int = SYNC_PAYLOAD_LIMIT  # LAMINA_SYNC_PAYLOAD_LIMIT
     async_payload_limit: int = 1_048_576  # LAMINA_ASYNC_PAYLOAD_LIMIT (Event invokes; 1 MB as AWS since 2025-10)
-    # Asynchronous invocation: function errors are retried after base, then 2 × base (AWS: ~1 min,
+    # Asynchronous invocation: function errors are retried after base, then 2 * base (AWS: ~1 min,
     # ~2 min); throttles and system errors back off exponentially from 1 s up to the cap.
     async_retry_base_seconds: float = 60.0  # LAMINA_ASYNC_RETRY_BASE_SECONDS
     async_backoff_max_seconds: float = 300.0  # LAMINA_ASYNC_BACKOFF_MAX_SECONDS
+    # How long an event may wait when its EventInvokeConfig sets no MaximumEventAgeInSeconds (AWS: 6 h).
+    async_max_event_age_seconds: float = 21600.0  # LAMINA_ASYNC_MAX_EVENT_AGE_SECONDS
     # Concurrency: reservations must leave this many executions unreserved (AWS: 100); None = the
     # smaller of 100 and a tenth of max_concurrency, so small machines can still reserve.
     min_unreserved_concurrency: int | None = None  # LAMINA_MIN_UNRESERVED_CONCURRENCY
@@ -202,6 +204,15 @@ class Settings:
             raise ConfigError("max concurrency must be at least 1")
 
 
+def _parse_bool(raw: str) -> bool:
+    text = raw.strip().lower()
+    if text in ("1", "true", "yes", "on"):
+        return True
+    if text in ("0", "false", "no", "off"):
+        return False
+    raise ValueError("expected 1/0, true/false, yes/no or on/off")
+
+
 def _convert(name: str, raw: str, f: dataclasses.Field) -> object:  # type: ignore[type-arg]
     kind = f.type if isinstance(f.type, str) else getattr(f.type, "__name__", "")
     try:
@@ -215,6 +226,8 @@ def _convert(name: str, raw: str, f: dataclasses.Field) -> object:  # type: igno
             return ()
         if name in ("preload", "preload_services"):
             return tuple(p.strip() for p in raw.split(",") if p.strip())
+        if kind == "bool":
+            return _parse_bool(raw)
         if kind.startswith("int"):
             return int(raw)
         if kind.startswith("float"):

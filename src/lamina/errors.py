@@ -73,6 +73,12 @@ class ResourceNotFound(ClientError):
     status = 404
 
 
+class ProvisionedConfigNotFound(ResourceNotFound):
+    """Raised when a version or alias has no provisioned concurrency configuration."""
+
+    code = "ProvisionedConcurrencyConfigNotFoundException"
+
+
 class ResourceConflict(ClientError):
     """Raised when the resource already exists or is being changed."""
 

@@ -19,16 +19,24 @@ from pathlib import Path
 import uvicorn
 
 from lamina.api.admin import AdminRoutes
+from lamina.api.admin_events import EventAdminRoutes
 from lamina.api.app import EdgeApp
 from lamina.api.server import server_config
 from lamina.api.services.kinesis import register_kinesis
 from lamina.api.services.lambda_ import CodeUrls, LambdaApi
+from lamina.api.services.lambda_async import AsyncInvokeApi
+from lamina.api.services.lambda_concurrency import ConcurrencyApi
+from lamina.api.services.lambda_versions import VersionsApi
 from lamina.config import Settings
+from lamina.functions.concurrency import ConcurrencyService
 from lamina.functions.service import FunctionService
+from lamina.invoke.asynchronous import AsyncInvocation
+from lamina.invoke.provisioning import Provisioner
 from lamina.invoke.service import InvokeService
 from lamina.runtime.pool import ProcessPool
 from lamina.store.code import FileCodeStore
 from lamina.store.sqlite import SqliteStore
+from lamina.store.sqlite.events import SqliteEventStore
 
 log = logging.getLogger("lamina")
 
@@ -48,25 +56,44 @@ class Platform:
         self.pool = ProcessPool(settings)
         self.functions = FunctionService(settings, self.store, self.code)
         self.invoker = InvokeService(settings, self.functions, self.pool, self.store, self.store)
+        events = SqliteEventStore(self.store.database)
+        self.asynchronous = AsyncInvocation(settings, events, self.functions, self.invoker)
+        self.invoker.events = self.asynchronous.queue
+        self.functions.dead_letter_check = lambda arn: self.asynchronous.validate_target(arn, "DeadLetterConfig")
+        self.concurrency = ConcurrencyService(settings, self.functions, self.store, self.invoker.limiter)
+        self.concurrency.load()
+        self.provisioner = Provisioner(self.concurrency, self.invoker, self.pool)
         key = hashlib.sha256(f"code-urls:{settings.secret_access_key}".encode()).digest() if (
             settings.secret_access_key
         ) else None  # fmt: skip
         self.code_urls = CodeUrls(key)
         self.app = EdgeApp(settings)
-        lambda_handlers = LambdaApi(self.functions, self.invoker, self.code_urls).handlers()
+        lambda_handlers = LambdaApi(self.functions, self.invoker, self.code_urls, self.concurrency).handlers()
+        lambda_handlers.update(VersionsApi(self.functions).handlers())
+        lambda_handlers.update(ConcurrencyApi(self.concurrency, self.provisioner).handlers())
         # Other rooms of the Lambda API (concurrency, asynchronous invocation) add their operations here.
+        lambda_handlers.update(AsyncInvokeApi(self.asynchronous.configs, self.invoker).handlers())
         self.app.register_service("lambda", lambda_handlers)
         self.streams = register_kinesis(self.app, settings, self.store.database)
         admin = AdminRoutes(settings, self.store, self.functions, self.invoker, self.code_urls, self.app.authorize)
         self.app.register_route("/_lamina/", admin.handle, methods=("GET",))
+        events_admin = EventAdminRoutes(self.asynchronous.queue, self.app.authorize)
+        self.app.register_route("/_lamina/events/", events_admin.handle, methods=("GET", "POST"))
         self.app.on_startup.append(self._startup)
         self.app.on_shutdown.append(self._shutdown)
 
     async def _startup(self) -> None:
         loop = asyncio.get_running_loop()
         # The control plane runs in worker threads; retirement belongs on the loop's thread.
-        self.functions.on_change(lambda name: loop.call_soon_threadsafe(self.invoker.function_changed, name))
+        self.functions.on_change(
+            lambda name, qualifier: loop.call_soon_threadsafe(self.invoker.function_changed, name, qualifier)
+        )
+        self.functions.on_change(
+            lambda name, qualifier: loop.call_soon_threadsafe(self.provisioner.changed, name, qualifier)
+        )
         self._prestart = loop.create_task(self._prestart_zygotes())
+        await self.asynchronous.start()  # recovers queued events and starts the consumer
+        self._provisioning = loop.create_task(self.provisioner.start())
 
     async def _prestart_zygotes(self) -> None:
         """Boot the zygotes of the runtimes in use (and the host's) so first invokes skip it."""
@@ -80,6 +107,8 @@ class Platform:
 
     async def _shutdown(self) -> None:
         self._prestart.cancel()
+        await self.asynchronous.stop()
+        self._provisioning.cancel()
         await self.pool.close()
         await asyncio.to_thread(self.store.close)
 

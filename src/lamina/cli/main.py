@@ -13,8 +13,11 @@ import click
 
 from lamina.cli.arguments import inline_or_file
 from lamina.cli.client import DEFAULT_ENDPOINT, Client, aws_errors
+from lamina.cli.concurrency import concurrency
+from lamina.cli.events import events
 from lamina.cli.package import build_zip
 from lamina.cli.streams import streams
+from lamina.cli.versions import alias, publish, versions
 
 DEFAULT_ROLE = "arn:aws:iam::000000000000:role/lamina-function"
 
@@ -149,18 +152,27 @@ def deploy(ctx: click.Context, path: Path, name: str | None, handler: str, runti
 @click.argument("name")
 @click.option("--payload", default="{}", help="JSON event, or @file to read it from a file.")
 @click.option("--tail", is_flag=True, help="Print the invocation's log (last 4 KB) to stderr.")
+@click.option("--async", "is_async", is_flag=True, help="Queue the event (InvocationType Event); print its request id.")
+@click.option("--qualifier", "-q", default=None, help="A version number or an alias [$LATEST].")
 @click.pass_context
-def invoke(ctx: click.Context, name: str, payload: str, tail: bool) -> None:
-    """Invoke a function synchronously and print its result."""
+def invoke(ctx: click.Context, name: str, payload: str, tail: bool, is_async: bool, qualifier: str | None) -> None:
+    """Invoke a function synchronously and print its result (or queue it with --async)."""
     client = _client(ctx)
     event = inline_or_file(payload, "--payload")
     try:
         json.loads(event)
     except ValueError as exc:
         raise click.BadParameter(f"not JSON: {exc}", param_hint="--payload") from None
+    target = {"FunctionName": name, **({"Qualifier": qualifier} if qualifier else {})}
+    if is_async:
+        with aws_errors(client.endpoint):
+            queued = client.aws("lambda").invoke(**target, Payload=event, InvocationType="Event")
+        click.echo(queued["ResponseMetadata"]["RequestId"])
+        return
     with aws_errors(client.endpoint):
-        response = client.aws("lambda").invoke(FunctionName=name, Payload=event,
-                                               LogType="Tail" if tail else "None")  # fmt: skip
+        response = client.aws("lambda").invoke(**target, Payload=event, LogType="Tail" if tail else "None")
+    if tail and qualifier:
+        click.echo(f"(ran version {response['ExecutedVersion']})", err=True)
     if tail and response.get("LogResult"):
         click.echo(base64.b64decode(response["LogResult"]).decode(errors="replace"), err=True, nl=False)
     click.echo(response["Payload"].read().decode())
@@ -255,6 +267,11 @@ def rm(ctx: click.Context, name: str) -> None:
 
 
 main.add_command(streams)
+main.add_command(concurrency)
+main.add_command(events)
+main.add_command(publish)
+main.add_command(versions)
+main.add_command(alias)
 
 
 if __name__ == "__main__":  # pragma: no cover

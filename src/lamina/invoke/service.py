@@ -22,7 +22,7 @@ from lamina.functions.service import FunctionService
 from lamina.invoke import metering
 from lamina.invoke.concurrency import ConcurrencyLimiter
 from lamina.invoke.sandbox_env import function_env
-from lamina.model.function import FunctionConfig
+from lamina.model.function import LATEST, FunctionConfig
 from lamina.model.invocation import InvocationRecord, InvocationType, InvokeRequest, InvokeResult, Outcome
 from lamina.runtime.base import EnvironmentSpec, Invocation, LogLine, Pool, RunResult
 from lamina.store.base import InvocationStore, LogEvent, LogStore
@@ -67,17 +67,25 @@ class InvokeService:
         self._specs: dict[tuple[str, ...], EnvironmentSpec] = {}
         self.events: EventSink | None = None  # set by the composition root
 
-    def function_changed(self, name: str) -> None:
-        """Forget a changed function's environments. Call on the event loop's thread."""
-        for key in [k for k in self._specs if k[0] == name]:
+    def function_changed(self, name: str, qualifier: str | None = None) -> None:
+        """Retire the environments a change made stale (all of a deleted function's, $LATEST's
+        after an update, a deleted version's); an alias change retires nothing. Call on the event
+        loop's thread."""
+        if qualifier is None:
+            prefix: tuple[str, ...] = (name,)
+        elif qualifier == LATEST or qualifier.isdigit():
+            prefix = (name, qualifier)
+        else:
+            return
+        for key in [k for k in self._specs if k[: len(prefix)] == prefix]:
             del self._specs[key]
-        self.pool.retire((name,))
+        self.pool.retire(prefix)
 
     # -- validation --------------------------------------------------------------------------
 
     def prepare(self, request: InvokeRequest) -> Prepared:
         ref = parse_function_ref(request.function, request.qualifier)
-        config = self.functions.resolve(ref)
+        config = self.functions.route(ref)  # an alias with weights picks its version here
         if request.invocation_type == InvocationType.EVENT:
             limit = self.settings.async_payload_limit
             if len(request.payload) > limit:
@@ -134,6 +142,10 @@ class InvokeService:
             async with self.pool.lease(spec) as environment:
                 result = await environment.invoke(invocation)
         return await self._finish(config, request_id, started, result, request.tail_log)
+
+    async def spec_for(self, config: FunctionConfig) -> EnvironmentSpec:
+        """What environments of `config` start from (provisioned concurrency starts them ahead)."""
+        return await self._spec(config)
 
     async def _spec(self, config: FunctionConfig) -> EnvironmentSpec:
         spec = self._specs.get(config.environment_key)

@@ -83,3 +83,15 @@ class FunctionRecord:
     config: FunctionConfig
     tags: MappingProxyType[str, str] = field(default_factory=frozen_map)
     created: float = 0.0
+
+
+@dataclass(frozen=True)
+class AliasRecord:
+    """A named pointer at a version, optionally splitting traffic with a second version."""
+
+    function: str
+    name: str
+    function_version: str
+    description: str = ""
+    routing: MappingProxyType[str, float] = field(default_factory=lambda: MappingProxyType({}))
+    revision_id: str = ""

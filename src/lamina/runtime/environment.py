@@ -394,6 +394,14 @@ class ProcessEnvironment:
             self._init_failure = ("timeout", None)
         self.kill()
 
+    def mark_provisioned(self) -> list[LogLine]:
+        """Initialised ahead of demand (provisioned concurrency): its first invocation is no cold
+        start, so it reports no Init Duration. Returns the init phase's output, which the first
+        invocation then does not carry."""
+        self._init_ms = None
+        logs, self._init_logs = self._init_logs, []
+        return logs
+
     def _child_spec(self) -> dict[str, Any]:
         """What the process needs to become this function's environment (bootstrap/python.py);
         the rest (cgroups, NOFILE/NPROC) it was given when it was forked."""

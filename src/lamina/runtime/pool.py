@@ -13,6 +13,13 @@
   above holds for them too; they are never reused: handed out once, or killed.
 - Idle environments are reaped after Settings.keep_alive_seconds; `retire(prefix)` drops the
   environments of changed or deleted versions; `close()` kills everything it ever started.
+- Scaling rate (runtime/scaling.py): a cold start of an on-demand environment takes a token of its
+  function's bucket (Settings.scaling_rate_per_10s); warm reuse takes none; none left → 429.
+- Provisioned concurrency: `provision(spec, n)` keeps n environments of `spec.key` initialised
+  ahead of demand (AWS_LAMBDA_INITIALIZATION_TYPE=provisioned-concurrency, no Init Duration on
+  their first invocation). Leases use them before any on-demand environment; keep-alive never
+  reaps them; one that dies is replaced; an init failure stops the set and is reported
+  (`provisioned_state`). They take no scaling tokens.
 """
 
 from __future__ import annotations
@@ -22,22 +29,53 @@ import contextlib
 import logging
 import os
 import time
+from collections.abc import Callable
+from dataclasses import dataclass, replace
 from pathlib import Path
 from types import TracebackType
 
 from lamina.config import Settings
 from lamina.errors import ServiceError
-from lamina.runtime.base import EnvironmentSpec, EnvironmentState
+from lamina.runtime.base import EnvironmentSpec, EnvironmentState, LogLine
 from lamina.runtime.environment import EnvironmentProcess, LaunchPlan, ProcessEnvironment
 from lamina.runtime.limits import Limits
 from lamina.runtime.packages import RuntimePackages
 from lamina.runtime.sandbox import Sandbox
+from lamina.runtime.scaling import ScalingRate
 from lamina.runtime.zygote import BOOTSTRAP, Zygote, ZygoteDied
 
 log = logging.getLogger("lamina.runtime")
 
 INIT_TIMEOUT_S = 10.0  # AWS's init phase limit for on-demand functions
 SPARE_REFILL_DELAY_S = 0.05  # from a cold start to forking the replacement of the spare it took
+PROVISIONED_CHECK_S = 1.0  # how often provisioned environments that died while idle are replaced
+PROVISIONED = "provisioned"  # appended to a spec's key for its provisioned environments
+INIT_FAILURE = "FUNCTION_ERROR_INIT_FAILURE"  # Lambda's StatusReason when a provisioned init fails
+
+
+@dataclass(frozen=True)
+class ProvisionedState:
+    """How far provisioning of one key has come: `allocated` environments initialised and alive
+    out of `requested`; `failure` says why it stopped (None while it goes on or is done)."""
+
+    requested: int
+    allocated: int
+    failure: str | None
+
+
+class _Provisioned:
+    """The provisioned environments of one key (`base`, the on-demand key)."""
+
+    __slots__ = ("base", "envs", "failure", "filling", "idle", "spec", "target")
+
+    def __init__(self, base: tuple[str, ...], spec: EnvironmentSpec, target: int) -> None:
+        self.base = base
+        self.spec = spec  # key base + (PROVISIONED,), initialisation type provisioned-concurrency
+        self.target = target
+        self.envs: set[ProcessEnvironment] = set()  # initialised and not yet dropped
+        self.idle: list[ProcessEnvironment] = []
+        self.failure: str | None = None
+        self.filling: asyncio.Task[None] | None = None
 
 
 class _Lease:
@@ -106,6 +144,13 @@ class ProcessPool:
         self._closed = False
         self._cold_starts = 0
         self._warm_starts = 0
+        self._scaling = ScalingRate(settings.scaling_rate_per_10s)
+        self._provisioned: dict[tuple[str, ...], _Provisioned] = {}
+        self._provisioned_of: dict[ProcessEnvironment, _Provisioned] = {}
+        self._provision_watch: asyncio.Task[None] | None = None
+        # Told of each provisioned environment's init output (the owner logs it: Lambda writes
+        # INIT_START and the init output when the environment is allocated, not at first use).
+        self.on_provisioned: Callable[[EnvironmentSpec, str, list[LogLine]], None] | None = None
 
     # The Pool contract -------------------------------------------------------------------------
 
@@ -122,12 +167,15 @@ class ProcessPool:
                 env.kill()
         for key in [k for k in self._plans if k[:n] == key_prefix]:
             del self._plans[key]
+        for key in [k for k in self._provisioned if k[:n] == key_prefix]:
+            self.unprovision(key)  # the owner provisions again if the configuration still stands
 
     def stats(self) -> dict[str, int]:
         counts = {state: 0 for state in EnvironmentState}
         for env in self._envs:
             counts[env.state] += 1
-        idle = sum(1 for stack in self._idle.values() for env in stack if env.state is EnvironmentState.IDLE)
+        stacks = [*self._idle.values(), *(p.idle for p in self._provisioned.values())]
+        idle = sum(1 for stack in stacks for env in stack if env.state is EnvironmentState.IDLE)
         live = len(self._envs) - counts[EnvironmentState.DEAD]
         return {
             "environments": live,
@@ -138,15 +186,17 @@ class ProcessPool:
             "spares": sum(1 for procs in self._spares.values() for proc in procs if not proc.dead),
             "cold_starts": self._cold_starts,
             "warm_starts": self._warm_starts,
+            "provisioned": sum(len(p.envs) for p in self._provisioned.values()),
         }
 
     async def close(self) -> None:
         """Kill every environment and zygote; afterwards no process of this pool is left."""
         self._closed = True
-        if self._reaper is not None:
-            self._reaper.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._reaper
+        for task in (self._reaper, self._provision_watch, *(p.filling for p in self._provisioned.values())):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
         for task in list(self._zygote_starts.values()):
             with contextlib.suppress(Exception):
                 await task
@@ -192,13 +242,27 @@ class ProcessPool:
     async def _acquire(self, spec: EnvironmentSpec) -> ProcessEnvironment:
         if self._closed:
             raise ServiceError("the environment pool is closed")
+        provisioned = self._provisioned.get(spec.key)
+        while provisioned is not None and provisioned.idle:
+            env = provisioned.idle.pop()
+            if env.state is EnvironmentState.IDLE and not env.retired:
+                self._warm_starts += 1
+                return env
+            self._drop_provisioned(provisioned, env)
         stack = self._idle.get(spec.key)
         while stack:
             env = stack.pop()
             if env.state is EnvironmentState.IDLE and not env.retired:
                 self._warm_starts += 1
                 return env
+        self._scaling.take(spec.function_name)  # TooManyRequests when the function scales too fast
         self._start_reaper()
+        env = await self._start(spec)
+        self._cold_starts += 1
+        return env
+
+    async def _start(self, spec: EnvironmentSpec) -> ProcessEnvironment:
+        """A new environment for `spec`, its init phase done (or failed: see ProcessEnvironment)."""
         for attempt in (1, 2):
             plan = await self._plan(spec)
             env = ProcessEnvironment(plan, self._get_limits(), self._get_sandbox(), self._take_spare(plan.zygote))
@@ -215,11 +279,23 @@ class ProcessPool:
                     raise
                 log.warning("environment process for %s died before its init; trying again", spec.function_name)
                 continue
-            self._cold_starts += 1
             return env
         raise AssertionError("unreachable")
 
     def _release(self, env: ProcessEnvironment) -> None:
+        provisioned = self._provisioned_of.get(env)
+        if provisioned is not None:
+            if (
+                env.state is EnvironmentState.IDLE
+                and not env.retired
+                and not self._closed
+                and self._provisioned.get(provisioned.base) is provisioned
+                and len(provisioned.envs) <= provisioned.target
+            ):
+                provisioned.idle.append(env)
+            else:
+                self._drop_provisioned(provisioned, env)
+            return
         if env.state is EnvironmentState.DEAD:
             return
         if self._closed or env.retired or env.state is not EnvironmentState.IDLE:
@@ -227,6 +303,111 @@ class ProcessPool:
             return
         env.idle_since = time.monotonic()
         self._idle.setdefault(env.spec.key, []).append(env)
+
+    # Provisioned concurrency -------------------------------------------------------------------
+
+    def provision(self, spec: EnvironmentSpec, count: int) -> None:
+        """Keep `count` environments of `spec.key` initialised (0: none); returns at once, they
+        start in the background. Calling again with the same spec and count retries a failure."""
+        if count <= 0 or self._closed:
+            self.unprovision(spec.key)
+            return
+        variables = {**spec.env_vars, "AWS_LAMBDA_INITIALIZATION_TYPE": "provisioned-concurrency"}
+        pspec = replace(spec, key=(*spec.key, PROVISIONED), env_vars=variables)
+        current = self._provisioned.get(spec.key)
+        if current is None or current.spec != pspec:
+            self.unprovision(spec.key)
+            current = self._provisioned[spec.key] = _Provisioned(spec.key, pspec, count)
+        current.target = count
+        current.failure = None
+        while len(current.envs) > count and current.idle:  # busy extras go when released
+            self._drop_provisioned(current, current.idle.pop())
+        if self._provision_watch is None or self._provision_watch.done():
+            self._provision_watch = asyncio.get_running_loop().create_task(self._watch_provisioned())
+        self._fill_provisioned(current)
+
+    def provisioned_state(self, key: tuple[str, ...]) -> ProvisionedState | None:
+        current = self._provisioned.get(key)
+        if current is None:
+            return None
+        alive = sum(1 for env in current.envs if env.state is not EnvironmentState.DEAD)
+        return ProvisionedState(current.target, min(alive, current.target), current.failure)
+
+    def unprovision(self, key: tuple[str, ...]) -> None:
+        """Stop keeping environments of `key` provisioned: idle ones are stopped, busy ones when released."""
+        current = self._provisioned.pop(key, None)
+        if current is None:
+            return
+        if current.filling is not None:
+            current.filling.cancel()
+        for env in current.idle:
+            env.kill()
+            self._provisioned_of.pop(env, None)
+        for env in current.envs:
+            env.retired = True  # busy ones die when their lease ends
+        current.idle.clear()
+
+    def _drop_provisioned(self, current: _Provisioned, env: ProcessEnvironment) -> None:
+        """`env` leaves its set (dead, retired, or one too many); the set is topped up."""
+        if env.state is not EnvironmentState.DEAD:
+            env.kill()
+        current.envs.discard(env)
+        self._provisioned_of.pop(env, None)
+        if self._provisioned.get(current.base) is current:
+            self._fill_provisioned(current)
+
+    def _fill_provisioned(self, current: _Provisioned) -> None:
+        if current.filling is None and current.failure is None and len(current.envs) < current.target:
+            current.filling = asyncio.get_running_loop().create_task(self._fill(current))
+
+    async def _fill(self, current: _Provisioned) -> None:
+        try:
+            while not self._closed and self._provisioned.get(current.base) is current and current.failure is None:
+                missing = current.target - len(current.envs)
+                if missing <= 0:
+                    return
+                starts = [asyncio.ensure_future(self._start(current.spec)) for _ in range(missing)]
+                try:
+                    await asyncio.wait(starts)
+                except asyncio.CancelledError:  # unprovisioned or closing: nothing started may stay
+                    for start in starts:
+                        start.cancel()  # a start cancelled kills its environment
+                        if start.done() and not start.cancelled() and start.exception() is None:
+                            start.result().kill()
+                    raise
+                for start in starts:
+                    if start.cancelled():
+                        continue
+                    if start.exception() is not None:
+                        log.warning("provisioned environment for %s: %s", current.spec.function_name, start.exception())
+                        current.failure = str(start.exception()) or type(start.exception()).__name__
+                        continue
+                    env = start.result()
+                    if env.state is EnvironmentState.DEAD:  # its init failed
+                        current.failure = INIT_FAILURE
+                    elif self._provisioned.get(current.base) is not current or len(current.envs) >= current.target:
+                        env.kill()
+                    else:
+                        init_logs = env.mark_provisioned()
+                        if self.on_provisioned is not None:
+                            try:
+                                self.on_provisioned(current.spec, env.log_stream, init_logs)
+                            except Exception as exc:  # logging it must not cost the environment
+                                log.warning("provisioned environment's init output not logged: %s", exc)
+                        current.envs.add(env)
+                        current.idle.append(env)
+                        self._provisioned_of[env] = current
+        finally:
+            current.filling = None
+
+    async def _watch_provisioned(self) -> None:
+        """Replace provisioned environments that died while idle (nobody releases those)."""
+        while self._provisioned and not self._closed:
+            await asyncio.sleep(PROVISIONED_CHECK_S)
+            for current in list(self._provisioned.values()):
+                for env in [e for e in current.idle if e.state is EnvironmentState.DEAD]:
+                    current.idle.remove(env)
+                    self._drop_provisioned(current, env)
 
     # Spares ------------------------------------------------------------------------------------
 

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from lamina.errors import InvalidParameterValue, PreconditionFailed, ResourceConflict, ResourceNotFound
-from lamina.model.function import LATEST, FunctionRecord
+from lamina.model.function import LATEST, AliasRecord, FunctionConfig, FunctionRecord
 from lamina.model.invocation import InvocationRecord
 
 
@@ -85,6 +85,44 @@ class FunctionStore(Protocol):
         """Functions ordered by name, starting after the name `after`."""
 
 
+class VersionStore(Protocol):
+    """Published versions (immutable configs numbered 1, 2, ...) and aliases of a function."""
+
+    def create_version(self, config: FunctionConfig, latest_revision: str) -> None:
+        """Add published version `config.version` (a number above every number the function has
+        had, so numbers are never reused). In the same transaction: PreconditionFailed if $LATEST's
+        revision is no longer `latest_revision`, ResourceConflict if the number is not the next."""
+
+    def get_version(self, name: str, version: str) -> FunctionConfig | None: ...
+
+    def list_versions(self, name: str) -> list[FunctionConfig]:
+        """$LATEST first, then published versions in ascending number."""
+
+    def last_version(self, name: str) -> int:
+        """The highest version number ever published (0 if none), deleted ones included."""
+
+    def delete_version(self, name: str, version: str) -> bool: ...
+
+    def put_alias(self, alias: AliasRecord, expected_revision: str | None) -> None:
+        """Create (`expected_revision` None: ResourceConflict if it exists) or replace (the stored
+        alias must have `expected_revision`: PreconditionFailed otherwise; ResourceNotFound if gone)."""
+
+    def get_alias(self, name: str, alias: str) -> AliasRecord | None: ...
+
+    def list_aliases(self, name: str) -> list[AliasRecord]:
+        """Ordered by alias name."""
+
+    def delete_alias(self, name: str, alias: str) -> bool: ...
+
+
+def alias_exists(arn: str) -> ResourceConflict:
+    return ResourceConflict(f"Alias already exists: {arn}")
+
+
+def alias_not_found(arn: str) -> ResourceNotFound:
+    return ResourceNotFound(f"Cannot find alias arn: {arn}")
+
+
 class InvocationStore(Protocol):
     def record_invocation_nowait(self, record: InvocationRecord) -> Future[None]: ...
 
@@ -151,7 +189,7 @@ class CodeStore(Protocol):
         written yet must not be collected)."""
 
 
-class Store(FunctionStore, InvocationStore, LogStore, Protocol):
+class Store(FunctionStore, VersionStore, InvocationStore, LogStore, Protocol):
     """The embedded store implements all of them in one SQLite database."""
 
     def close(self) -> None: ...

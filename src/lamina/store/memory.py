@@ -14,17 +14,21 @@ from collections.abc import Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 
-from lamina.model.function import FunctionRecord
+from lamina.errors import ResourceConflict
+from lamina.model.function import LATEST, AliasRecord, FunctionConfig, FunctionRecord
 from lamina.model.invocation import InvocationRecord
 from lamina.store.base import (
     CostRow,
     LogEvent,
     LogStreamInfo,
+    alias_exists,
+    alias_not_found,
     check_latest,
     function_exists,
     function_not_found,
     revision_mismatch,
 )
+from lamina.store.memory_concurrency import MemoryConcurrencyStore
 
 
 @dataclass
@@ -34,12 +38,16 @@ class _Group:
     events: list[tuple[int, str, LogEvent]] = field(default_factory=list)  # in id order
 
 
-class MemoryStore:
+class MemoryStore(MemoryConcurrencyStore):
     """Implements `lamina.store.base.Store`."""
 
     def __init__(self) -> None:
         self._lock = threading.RLock()
+        MemoryConcurrencyStore.__init__(self)
         self._functions: dict[str, FunctionRecord] = {}
+        self._versions: dict[str, dict[str, FunctionConfig]] = {}  # published versions by function
+        self._last_version: dict[str, int] = {}
+        self._aliases: dict[str, dict[str, AliasRecord]] = {}
         self._invocations: list[InvocationRecord] = []  # in insertion order
         self._groups: dict[str, _Group] = {}
         self._event_ids = 0  # like AUTOINCREMENT: never reused
@@ -70,12 +78,83 @@ class MemoryStore:
 
     def delete_function(self, name: str) -> bool:
         with self._lock:
+            self._versions.pop(name, None)
+            self._aliases.pop(name, None)
+            self._last_version.pop(name, None)
+            self._drop_concurrency(name)
             return self._functions.pop(name, None) is not None
 
     def list_functions(self, after: str | None = None, limit: int = 50) -> list[FunctionRecord]:
         with self._lock:
             names = sorted(n for n in self._functions if n > (after or ""))[: max(0, limit)]
             return [self._functions[n] for n in names]
+
+    # --- VersionStore ------------------------------------------------------------------------
+
+    def create_version(self, config: FunctionConfig, latest_revision: str) -> None:
+        name, number = config.name, int(config.version)
+        with self._lock:
+            current = self._functions.get(name)
+            if current is None:
+                raise function_not_found(name)
+            if current.config.revision_id != latest_revision:
+                raise revision_mismatch()
+            last = self._last_version.get(name, 0)
+            if number != last + 1:
+                raise ResourceConflict(f"Version {number} of {name} cannot be published: next is {last + 1}")
+            self._last_version[name] = number
+            self._versions.setdefault(name, {})[config.version] = config
+
+    def get_version(self, name: str, version: str) -> FunctionConfig | None:
+        with self._lock:
+            if version == LATEST:
+                record = self._functions.get(name)
+                return record.config if record else None
+            return self._versions.get(name, {}).get(version)
+
+    def list_versions(self, name: str) -> list[FunctionConfig]:
+        with self._lock:
+            record = self._functions.get(name)
+            if record is None:
+                return []
+            published = sorted(self._versions.get(name, {}).values(), key=lambda c: int(c.version))
+            return [record.config, *published]
+
+    def last_version(self, name: str) -> int:
+        with self._lock:
+            return self._last_version.get(name, 0)
+
+    def delete_version(self, name: str, version: str) -> bool:
+        with self._lock:
+            return self._versions.get(name, {}).pop(version, None) is not None
+
+    def put_alias(self, alias: AliasRecord, expected_revision: str | None) -> None:
+        key = f"{alias.function}:{alias.name}"
+        with self._lock:
+            if alias.function not in self._functions:
+                raise function_not_found(alias.function)
+            aliases = self._aliases.setdefault(alias.function, {})
+            current = aliases.get(alias.name)
+            if expected_revision is None and current is not None:
+                raise alias_exists(key)
+            if expected_revision is not None:
+                if current is None:
+                    raise alias_not_found(key)
+                if current.revision_id != expected_revision:
+                    raise revision_mismatch()
+            aliases[alias.name] = alias
+
+    def get_alias(self, name: str, alias: str) -> AliasRecord | None:
+        with self._lock:
+            return self._aliases.get(name, {}).get(alias)
+
+    def list_aliases(self, name: str) -> list[AliasRecord]:
+        with self._lock:
+            return [a for _, a in sorted(self._aliases.get(name, {}).items())]
+
+    def delete_alias(self, name: str, alias: str) -> bool:
+        with self._lock:
+            return self._aliases.get(name, {}).pop(alias, None) is not None
 
     # --- InvocationStore ---------------------------------------------------------------------
 

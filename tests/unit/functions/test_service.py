@@ -23,7 +23,7 @@ def service(tmp_path):
     settings = Settings(interpreters={}, zipped_code_limit=10_000)
     svc = FunctionService(settings, MemoryStore(), FileCodeStore(tmp_path / "code", 10_000, 100_000))
     svc.changes = []
-    svc.on_change(svc.changes.append)
+    svc.on_change(lambda name, qualifier: svc.changes.append((name, qualifier)))
     return svc
 
 
@@ -62,7 +62,7 @@ def test_updates_change_revision_notify_and_check_preconditions(service):
     first = service.create(draft()).config
     updated = service.update_configuration("f", ConfigChange(timeout=10, environment={"BB": "2"}))
     assert updated.timeout == 10 and updated.environment == {"BB": "2"} and updated.revision_id != first.revision_id
-    assert service.changes == ["f"]
+    assert service.changes == [("f", "$LATEST")]
     with pytest.raises(PreconditionFailed):
         service.update_configuration("f", ConfigChange(timeout=11, revision_id=first.revision_id))
     code = service.update_code("f", zip_of("def handler(e, c):\n    return 2\n"), revision_id=updated.revision_id)
@@ -70,7 +70,7 @@ def test_updates_change_revision_notify_and_check_preconditions(service):
     dry = service.update_code("f", zip_of("x = 3\n"), dry_run=True)
     assert dry.code_sha256 != code.code_sha256
     assert service.get("f").config.code_sha256 == code.code_sha256
-    assert service.changes == ["f", "f"]
+    assert service.changes == [("f", "$LATEST"), ("f", "$LATEST")]
 
 
 def test_resolve_and_not_found_messages(service):
@@ -108,6 +108,6 @@ def test_delete_and_tags(service):
     with pytest.raises(InvalidParameterValue, match="not allowed"):
         service.delete("f", "$LATEST")
     service.delete("f")
-    assert service.changes == ["f"]
+    assert service.changes == [("f", None)]
     with pytest.raises(ResourceNotFound):
         service.delete("f")

@@ -12,9 +12,10 @@ from pathlib import Path
 
 import pytest
 
+from lamina.errors import TooManyRequests
 from lamina.model.invocation import Outcome
 
-from .conftest import PY39, call, invocation, make_pool, make_spec, wait_gone
+from .conftest import PY39, call, gone, invocation, make_pool, make_spec, wait_gone
 
 SLEEPY = """
 import os, time
@@ -257,6 +258,7 @@ def test_stats(runner, pool):
     stats = pool.stats()
     assert set(stats) == {
         "environments", "idle", "busy", "starting", "zygotes", "spares", "cold_starts", "warm_starts",
+        "provisioned",
     }  # fmt: skip
     assert stats["cold_starts"] > 0 and stats["zygotes"] >= 1
 
@@ -274,3 +276,153 @@ def test_cold_and_warm_are_fast(runner, pool):
     assert cold.init_duration_ms is not None
     assert cold_ms < 100 and warm_ms < 10, (cold_ms, warm_ms)
     assert Path(cold.log_stream).name  # named
+
+
+# Scaling rate ----------------------------------------------------------------------------------
+
+INIT_TYPE = """
+import os, time
+def handler(event, context):
+    time.sleep(event.get("sleep", 0))
+    return {"pid": os.getpid(), "init_type": os.environ["AWS_LAMBDA_INITIALIZATION_TYPE"]}
+"""
+
+
+def test_the_scaling_rate_throttles_new_environments_not_warm_ones(runner, tmp_path):
+    limited = make_pool(tmp_path, scaling_rate_per_10s=2)
+    spec = make_spec(INIT_TYPE)
+
+    async def burst():
+        return await asyncio.gather(*(call(limited, spec, b'{"sleep": 0.3}') for _ in range(3)), return_exceptions=True)
+
+    try:
+        results = runner.run(burst())
+        throttles = [r for r in results if isinstance(r, TooManyRequests)]
+        assert len(throttles) == 1 and throttles[0].reason == "FunctionInvocationRateLimitExceeded"
+        assert sum(1 for r in results if not isinstance(r, BaseException)) == 2
+        for _ in range(4):  # the two warm environments serve on, tokens or not
+            assert runner.run(call(limited, spec)).init_duration_ms is None
+        assert limited.stats()["cold_starts"] == 2
+        other = make_spec(INIT_TYPE)  # another function has its own bucket
+        assert runner.run(call(limited, other)).init_duration_ms is not None
+    finally:
+        runner.run(limited.close())
+
+
+# Provisioned concurrency -----------------------------------------------------------------------
+
+
+def wait_state(runner, pool, key, allocated=None, failure=False):
+    def reached():
+        state = pool.provisioned_state(key)
+        return state is not None and (state.failure is not None if failure else state.allocated == allocated)
+
+    runner.run(until(reached))
+    return pool.provisioned_state(key)
+
+
+async def until(predicate, timeout=10.0):
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < deadline
+        await asyncio.sleep(0.02)
+
+
+def test_provisioned_environments_are_initialised_ahead_and_used_first(runner, tmp_path):
+    quick = make_pool(tmp_path, keep_alive_seconds=0.2)
+    spec = make_spec(INIT_TYPE)
+
+    async def scenario():
+        quick.provision(spec, 2)
+        await until(lambda: quick.provisioned_state(spec.key).allocated == 2)
+        assert quick.stats()["cold_starts"] == 0 and quick.stats()["provisioned"] == 2
+        both = await asyncio.gather(*(call(quick, spec, b'{"sleep": 0.2}') for _ in range(2)))
+        third = await asyncio.gather(*(call(quick, spec, b'{"sleep": 0.2}') for _ in range(3)))
+        return both, third
+
+    try:
+        both, third = runner.run(scenario())
+        outs = [json.loads(r.payload) for r in both]
+        assert {o["init_type"] for o in outs} == {"provisioned-concurrency"}
+        assert all(r.init_duration_ms is None for r in both)  # no cold start
+        # Three at once: the two provisioned ones, and one on-demand cold start.
+        kinds = sorted(json.loads(r.payload)["init_type"] for r in third)
+        assert kinds == ["on-demand", "provisioned-concurrency", "provisioned-concurrency"]
+        assert [r.init_duration_ms is None for r in third].count(True) == 2
+        # Keep-alive reaps the on-demand one, never the provisioned ones.
+        time.sleep(0.4)
+        quick.reap_idle()
+        assert quick.stats()["idle"] == 2 and quick.provisioned_state(spec.key).allocated == 2
+    finally:
+        runner.run(quick.close())
+
+
+def test_a_provisioned_environment_that_dies_is_replaced(runner, pool):
+    spec = make_spec(INIT_TYPE)
+
+    async def scenario():
+        pool.provision(spec, 1)
+        await until(lambda: pool.provisioned_state(spec.key).allocated == 1)
+        first = json.loads((await call(pool, spec)).payload)["pid"]
+        os.kill(first, signal.SIGKILL)  # dies while idle
+        await until(lambda: gone(first))
+        await asyncio.sleep(0.1)
+
+        def replaced():
+            state = pool.provisioned_state(spec.key)
+            return state.allocated == 1 and quick_pid() not in (None, first)
+
+        def quick_pid():
+            envs = pool._provisioned[spec.key].idle
+            return envs[0].pid if envs else None
+
+        await until(replaced, timeout=10.0)
+        result = await call(pool, spec)
+        pool.unprovision(spec.key)
+        return first, result
+
+    first, result = runner.run(scenario())
+    out = json.loads(result.payload)
+    assert out["pid"] != first and out["init_type"] == "provisioned-concurrency"
+    assert result.init_duration_ms is None
+    assert wait_gone([out["pid"]]) == []  # unprovisioned: stopped
+    assert pool.provisioned_state(spec.key) is None
+
+
+def test_a_failing_init_stops_provisioning_with_a_reason(runner, pool):
+    spec = make_spec("raise RuntimeError('broken')\ndef handler(e, c): return 1\n")
+    runner.run(_provision(pool, spec, 2))
+    state = wait_state(runner, pool, spec.key, failure=True)
+    assert state.failure == "FUNCTION_ERROR_INIT_FAILURE" and state.allocated == 0
+    pool.unprovision(spec.key)
+
+
+def test_retire_drops_the_provisioned_set(runner, pool):
+    spec = make_spec(INIT_TYPE)
+    runner.run(_provision(pool, spec, 1))
+    wait_state(runner, pool, spec.key, allocated=1)
+    pid = pool._provisioned[spec.key].idle[0].pid
+    pool.retire(spec.key[:2])
+    assert pool.provisioned_state(spec.key) is None
+    assert wait_gone([pid]) == []
+
+
+def test_unprovisioning_while_environments_start_leaves_none_behind(runner, tmp_path):
+    own = make_pool(tmp_path)
+    spec = make_spec("import time\ntime.sleep(0.5)\ndef handler(e, c): return 1\n")
+
+    async def scenario():
+        own.provision(spec, 2)
+        await asyncio.sleep(0.2)  # the two are in their init phase
+        own.unprovision(spec.key)
+        await until(lambda: own.stats()["environments"] == 0, timeout=5.0)
+
+    try:
+        runner.run(scenario())
+        assert own.provisioned_state(spec.key) is None and own.stats()["provisioned"] == 0
+    finally:
+        runner.run(own.close())
+
+
+async def _provision(pool, spec, count):
+    pool.provision(spec, count)

@@ -16,10 +16,11 @@ from typing import Any
 
 from lamina.config import Settings
 from lamina.errors import InvalidParameterValue
+from lamina.functions.concurrency import ConcurrencyService
 from lamina.functions.names import parse_function_ref
 from lamina.functions.service import ConfigChange, FunctionDraft, FunctionService
 from lamina.invoke.service import InvokeService
-from lamina.model.function import FunctionConfig
+from lamina.model.function import LATEST, FunctionConfig
 from lamina.model.invocation import InvocationType, InvokeRequest
 from lamina.store.code import sha256_hex_from_b64
 
@@ -48,11 +49,14 @@ class CodeUrls:
         return deadline >= (now or time.time()) and hmac.compare_digest(self._sig(sha, deadline), signature)
 
 
-def function_configuration(config: FunctionConfig, functions: FunctionService) -> Params:
-    """FunctionConfiguration output shape."""
+def function_configuration(config: FunctionConfig, functions: FunctionService, qualifier: str | None = None) -> Params:
+    """FunctionConfiguration output shape. The ARN carries the qualifier the caller used (an alias
+    stays an alias) and a published version's number; unqualified $LATEST stays unqualified."""
+    if qualifier is None and config.version != LATEST:
+        qualifier = config.version
     out: Params = {
         "FunctionName": config.name,
-        "FunctionArn": functions.arns.function(config.name),
+        "FunctionArn": functions.arns.function(config.name, qualifier),
         "Runtime": config.runtime,
         "Role": config.role,
         "Handler": config.handler,
@@ -162,10 +166,17 @@ def _change(params: Params) -> ConfigChange:
 class LambdaApi:
     """One method per operation; `handlers()` gives the edge its table."""
 
-    def __init__(self, functions: FunctionService, invoker: InvokeService, code_urls: CodeUrls) -> None:
+    def __init__(
+        self,
+        functions: FunctionService,
+        invoker: InvokeService,
+        code_urls: CodeUrls,
+        concurrency: ConcurrencyService | None = None,
+    ) -> None:
         self.functions = functions
         self.invoker = invoker
         self.code_urls = code_urls
+        self.concurrency = concurrency
 
     def handlers(self) -> dict[str, Callable[[Any, Params], Awaitable[Params]]]:
         return {
@@ -183,13 +194,13 @@ class LambdaApi:
             "ListTags": self.list_tags,
         }
 
-    def _config(self, config: FunctionConfig) -> Params:
-        return function_configuration(config, self.functions)
+    def _config(self, config: FunctionConfig, qualifier: str | None = None) -> Params:
+        return function_configuration(config, self.functions, qualifier)
 
     async def create_function(self, ctx: Any, params: Params) -> Params:
-        if params.get("Publish"):
-            raise InvalidParameterValue("Publish is not supported by Lamina yet (versions are coming).")
         record = await asyncio.to_thread(self.functions.create, _draft(params))
+        if params.get("Publish"):  # the answer describes version 1
+            return self._config(await asyncio.to_thread(self.functions.publish, record.config.name))
         return self._config(record.config)
 
     async def get_function(self, ctx: Any, params: Params) -> Params:
@@ -197,7 +208,7 @@ class LambdaApi:
         config = await asyncio.to_thread(self.functions.resolve, ref)
         record = await asyncio.to_thread(self.functions.get, config.name)
         out: Params = {
-            "Configuration": self._config(config),
+            "Configuration": self._config(config, ref.qualifier),
             "Code": {
                 "RepositoryType": "S3",
                 "Location": self.code_urls.url(ctx.base_url, sha256_hex_from_b64(config.code_sha256)),
@@ -205,17 +216,30 @@ class LambdaApi:
         }
         if record.tags:
             out["Tags"] = dict(record.tags)
+        reserved = self.concurrency.reserved_for(config.name) if self.concurrency else None
+        if reserved is not None:
+            out["Concurrency"] = {"ReservedConcurrentExecutions": reserved}
         return out
 
     async def get_function_configuration(self, ctx: Any, params: Params) -> Params:
         ref = parse_function_ref(params["FunctionName"], params.get("Qualifier"))
-        return self._config(await asyncio.to_thread(self.functions.resolve, ref))
+        return self._config(await asyncio.to_thread(self.functions.resolve, ref), ref.qualifier)
 
     async def list_functions(self, ctx: Any, params: Params) -> Params:
-        records, next_marker = await asyncio.to_thread(
-            self.functions.list, params.get("Marker"), params.get("MaxItems")
-        )
-        out: Params = {"Functions": [_listed(self._config(r.config)) for r in records]}
+        every_version = params.get("FunctionVersion")
+        if every_version not in (None, "ALL"):
+            raise InvalidParameterValue(f"Invalid FunctionVersion: {every_version}; the only value is ALL")
+        if every_version == "ALL":
+            configs, next_marker = await asyncio.to_thread(
+                self.functions.list_all_versions, params.get("Marker"), params.get("MaxItems")
+            )
+            listed = [_listed(self._config(c, c.version)) for c in configs]
+        else:
+            records, next_marker = await asyncio.to_thread(
+                self.functions.list, params.get("Marker"), params.get("MaxItems")
+            )
+            listed = [_listed(self._config(r.config)) for r in records]
+        out: Params = {"Functions": listed}
         if next_marker:
             out["NextMarker"] = next_marker
         return out
@@ -223,8 +247,6 @@ class LambdaApi:
     async def update_function_code(self, ctx: Any, params: Params) -> Params:
         if params.get("S3Bucket") or params.get("ImageUri"):
             raise InvalidParameterValue("Lamina takes code as ZipFile for now (S3 and images are not supported yet).")
-        if params.get("Publish"):
-            raise InvalidParameterValue("Publish is not supported by Lamina yet (versions are coming).")
         name = parse_function_ref(params["FunctionName"]).name
         config = await asyncio.to_thread(
             self.functions.update_code,
@@ -234,6 +256,8 @@ class LambdaApi:
             bool(params.get("DryRun")),
             params.get("Architectures"),
         )
+        if params.get("Publish") and not params.get("DryRun"):
+            config = await asyncio.to_thread(self.functions.publish, name)
         return self._config(config)
 
     async def update_function_configuration(self, ctx: Any, params: Params) -> Params:
@@ -284,7 +308,9 @@ class LambdaApi:
                 "CodeSizeUnzipped": settings.unzipped_code_limit,
                 "CodeSizeZipped": settings.zipped_code_limit,
                 "ConcurrentExecutions": settings.max_concurrency,
-                "UnreservedConcurrentExecutions": settings.max_concurrency,
+                "UnreservedConcurrentExecutions": (
+                    self.concurrency.unreserved_for_account() if self.concurrency else settings.max_concurrency
+                ),
             },
             "AccountUsage": {"TotalCodeSize": total, "FunctionCount": count},
         }

@@ -31,7 +31,7 @@ class SqliteFunctionStore:
                 )
             except sqlite3.IntegrityError:
                 raise function_exists(record.config.name) from None
-            _put_config(conn, record.config)
+            put_config(conn, record.config)
 
         self._db.write(create)
 
@@ -52,7 +52,7 @@ class SqliteFunctionStore:
                 "UPDATE functions SET created = ?, tags = ? WHERE name = ?",
                 (record.created, json.dumps(dict(record.tags)), name),
             )
-            _put_config(conn, record.config)
+            put_config(conn, record.config)
 
         self._db.write(update)
 
@@ -64,6 +64,10 @@ class SqliteFunctionStore:
         def delete(conn: sqlite3.Connection) -> bool:
             # Invocation records and logs are history and stay.
             conn.execute("DELETE FROM function_versions WHERE name = ?", (name,))
+            conn.execute("DELETE FROM function_aliases WHERE name = ?", (name,))
+            conn.execute("DELETE FROM function_concurrency WHERE name = ?", (name,))
+            conn.execute("DELETE FROM provisioned_concurrency WHERE name = ?", (name,))
+            conn.execute("DELETE FROM event_invoke_configs WHERE name = ?", (name,))
             return conn.execute("DELETE FROM functions WHERE name = ?", (name,)).rowcount > 0
 
         return bool(self._db.write(delete))
@@ -75,7 +79,7 @@ class SqliteFunctionStore:
         return [_record(*row) for row in rows]
 
 
-def _put_config(conn: sqlite3.Connection, config: FunctionConfig) -> None:
+def put_config(conn: sqlite3.Connection, config: FunctionConfig) -> None:
     conn.execute(
         "INSERT OR REPLACE INTO function_versions (name, version, revision_id, code_sha256, config)"
         " VALUES (?, ?, ?, ?, ?)",

@@ -165,6 +165,38 @@ MIGRATIONS: list[str] = [
         PRIMARY KEY (name, qualifier)
     ) WITHOUT ROWID;
     """,
+    # 5: asynchronous invocation: the durable event queue (a row per queued or failed event; done
+    # events are deleted; 'in-flight' is not stored, so a crash re-queues a running event) and the
+    # EventInvokeConfigs (per function and qualifier; '$LATEST' for an unqualified Put)
+    """
+    CREATE TABLE async_events (
+        seq             INTEGER PRIMARY KEY AUTOINCREMENT,  -- enqueue order
+        id              TEXT NOT NULL UNIQUE,       -- the request id, the same across retries
+        function        TEXT NOT NULL,
+        qualifier       TEXT,                       -- as invoked; NULL = unqualified
+        payload         BLOB NOT NULL,
+        enqueued        REAL NOT NULL,              -- epoch seconds
+        attempts        INTEGER NOT NULL,           -- runs so far (approximateInvokeCount)
+        next_attempt    REAL NOT NULL,              -- epoch seconds
+        state           TEXT NOT NULL,              -- queued | failed
+        last_error      TEXT,
+        condition       TEXT,                       -- RetriesExhausted | EventAgeExceeded | ...
+        throttles       INTEGER NOT NULL            -- consecutive throttles: the backoff exponent
+    );
+    CREATE INDEX async_events_by_function ON async_events (function, state);
+    CREATE INDEX async_events_by_state ON async_events (state);
+
+    CREATE TABLE event_invoke_configs (
+        name            TEXT NOT NULL,
+        qualifier       TEXT NOT NULL,
+        last_modified   REAL NOT NULL,
+        max_retries     INTEGER,                    -- NULL = the default
+        max_age         INTEGER,
+        on_success      TEXT,
+        on_failure      TEXT,
+        PRIMARY KEY (name, qualifier)
+    ) WITHOUT ROWID;
+    """,
 ]
 
 

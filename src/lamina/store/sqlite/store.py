@@ -5,16 +5,20 @@ from __future__ import annotations
 from pathlib import Path
 
 from lamina.config import Settings
+from lamina.store.sqlite.concurrency import SqliteConcurrencyStore
 from lamina.store.sqlite.database import Database, Synchronous
 from lamina.store.sqlite.functions import SqliteFunctionStore
 from lamina.store.sqlite.invocations import SqliteInvocationStore
 from lamina.store.sqlite.logs import SqliteLogStore
+from lamina.store.sqlite.versions import SqliteVersionStore
 from lamina.store.sqlite.writer import WriterStats
 
 DB_NAME = "lamina.db"
 
 
-class SqliteStore(SqliteFunctionStore, SqliteInvocationStore, SqliteLogStore):
+class SqliteStore(
+    SqliteFunctionStore, SqliteVersionStore, SqliteConcurrencyStore, SqliteInvocationStore, SqliteLogStore
+):
     """Implements `lamina.store.base.Store`. Each part is a class of its own over one Database."""
 
     def __init__(self, db: Database):

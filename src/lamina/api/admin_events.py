@@ -1,0 +1,80 @@
+"""`/_lamina/events/...`: the async queue's state and failed-event redrive (beyond AWS), for the CLI.
+
+GET  /_lamina/events/<fn>                 depth, in-flight, in-retry, oldest age, failed count
+GET  /_lamina/events/<fn>/failed?limit=N   failed events: id, payload, attempts, condition, error
+POST /_lamina/events/<fn>/redrive[?id=ID]  queue failed events again (all, or those named)
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+import re
+from collections.abc import Callable
+from typing import Any
+
+from lamina.api.wire import HttpRequest, HttpResponse, json_response
+from lamina.errors import InvalidParameterValue, LaminaError
+from lamina.invoke.asynchronous.queue import EventQueue
+from lamina.model.events import QueuedEvent
+
+_PATH = re.compile(r"/_lamina/events/(?P<name>[a-zA-Z0-9_-]{1,64})(?:/(?P<what>failed|redrive))?")
+
+
+def _json(status: int, body: Any) -> HttpResponse:
+    return json_response(status, json.dumps(body).encode())
+
+
+def failed_view(event: QueuedEvent) -> dict[str, Any]:
+    try:
+        payload: Any = json.loads(event.payload)
+    except (ValueError, UnicodeDecodeError):
+        payload = {"base64": base64.b64encode(event.payload).decode()}
+    return {
+        "id": event.id,
+        "qualifier": event.qualifier,
+        "enqueued": event.enqueued,
+        "attempts": event.attempts,
+        "condition": str(event.condition) if event.condition else None,
+        "last_error": event.last_error,
+        "payload": payload,
+    }
+
+
+class EventAdminRoutes:
+    def __init__(self, queue: EventQueue, authorize: Callable[[HttpRequest], object]) -> None:
+        self.queue = queue
+        self.authorize = authorize
+
+    async def handle(self, request: HttpRequest) -> HttpResponse:
+        try:
+            self.authorize(request)
+            match = _PATH.fullmatch(request.raw_path)
+            if not match:
+                return _json(404, {"code": "NotFound", "message": f"no route {request.raw_path}"})
+            name, what = match["name"], match["what"]
+            method = "POST" if what == "redrive" else "GET"
+            if request.method != method:
+                return _json(405, {"code": "MethodNotAllowed", "message": f"use {method} for this route"})
+            query = dict(request.query_pairs)
+            if what is None:
+                return _json(200, await self.queue.stats(name))
+            if what == "failed":
+                limit = _int(query.get("limit", "100"))
+                events = await asyncio.to_thread(self.queue.failed, name, limit)
+                return _json(200, {"function": name, "events": [failed_view(e) for e in events]})
+            ids = [v for k, v in request.query_pairs if k == "id"] or None
+            return _json(200, {"function": name, "redriven": await self.queue.redrive(name, ids)})
+        except LaminaError as exc:
+            return _json(exc.status, {"code": exc.code, "message": exc.message})
+
+
+def _int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise InvalidParameterValue("limit must be an integer") from None
+    if value < 0:
+        raise InvalidParameterValue("limit must not be negative")
+    return value
