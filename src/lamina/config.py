@@ -93,6 +93,9 @@ class Settings:
     data_dir: Path = Path(".lamina")  # LAMINA_DATA_DIR
     region: str = "us-east-1"  # LAMINA_REGION
     account_id: str = "000000000000"  # LAMINA_ACCOUNT_ID
+    # CreateFunction and UpdateFunctionConfiguration refuse a role that does not exist in IAM or
+    # that Lambda may not assume (docs/iam.md); off, any role ARN is accepted.
+    strict_roles: bool = False  # LAMINA_STRICT_ROLES=1
     access_key_id: str | None = None  # LAMINA_ACCESS_KEY_ID
     secret_access_key: str | None = None  # LAMINA_SECRET_ACCESS_KEY
     keep_alive_seconds: float = 600.0  # LAMINA_KEEP_ALIVE_SECONDS: idle environments are reaped after this
@@ -126,6 +129,8 @@ class Settings:
     max_timeout: int = 900  # LAMINA_MAX_TIMEOUT (seconds)
     max_memory: int = 10240  # LAMINA_MAX_MEMORY (MB)
     log_tail_bytes: int = 4096
+    # How often events past their log group's retention (PutRetentionPolicy) are deleted.
+    log_retention_sweep_seconds: float = 300.0  # LAMINA_LOG_RETENTION_SWEEP_SECONDS
     # Most log bytes kept per invocation; the rest is dropped with a marker line, so a
     # flood of output cannot fill the disk.
     max_log_bytes_per_invoke: int = 1_048_576  # LAMINA_MAX_LOG_BYTES_PER_INVOKE

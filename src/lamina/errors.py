@@ -213,3 +213,73 @@ class ProvisionedThroughputExceeded(ClientError):
     """Raised when a shard's read or write quota is exceeded (only when quotas are switched on)."""
 
     code = "ProvisionedThroughputExceededException"
+
+
+# --- CloudWatch Logs: every client error is a 400, as the Logs API answers -----------------------
+
+
+class LogsInvalidParameter(ClientError):
+    """Raised when a Logs parameter is out of range or malformed (the Logs API's catch-all 400)."""
+
+    code = "InvalidParameterException"
+
+
+class LogResourceNotFound(ClientError):
+    """Raised when the named log group or log stream does not exist (400, as Logs answers)."""
+
+    code = "ResourceNotFoundException"
+
+
+class LogResourceExists(ClientError):
+    """Raised when CreateLogGroup or CreateLogStream names one that already exists."""
+
+    code = "ResourceAlreadyExistsException"
+
+
+# --- IAM and STS (query protocol): AWS's own codes and statuses --------------------------------
+
+
+class NoSuchEntity(ClientError):
+    """Raised when the named role, policy, user or access key does not exist."""
+
+    code = "NoSuchEntity"
+    status = 404
+
+
+class EntityAlreadyExists(ClientError):
+    """Raised when a role, policy or user of that name already exists."""
+
+    code = "EntityAlreadyExists"
+    status = 409
+
+
+class MalformedPolicyDocument(ClientError):
+    """Raised when a policy document is not JSON, or not shaped as a policy."""
+
+    code = "MalformedPolicyDocument"
+
+
+class DeleteConflict(ClientError):
+    """Raised when an entity still has policies, attachments or keys that must go first."""
+
+    code = "DeleteConflict"
+    status = 409
+
+
+class IamLimitExceeded(ClientError):
+    """Raised when an IAM quota is reached (two access keys per user)."""
+
+    code = "LimitExceeded"
+    status = 409
+
+
+class AccessDenied(AuthError):
+    """Raised when the caller may not do what it asked (assuming a role that does not exist)."""
+
+    code = "AccessDenied"
+
+
+class ExpiredToken(AuthError):
+    """Raised when temporary credentials are used after their expiration."""
+
+    code = "ExpiredTokenException"

@@ -22,14 +22,18 @@ from lamina.api.admin import AdminRoutes
 from lamina.api.admin_events import EventAdminRoutes
 from lamina.api.app import EdgeApp
 from lamina.api.server import server_config
+from lamina.api.services.iam import IamApi
 from lamina.api.services.kinesis import register_kinesis
 from lamina.api.services.lambda_ import CodeUrls, LambdaApi
 from lamina.api.services.lambda_async import AsyncInvokeApi
 from lamina.api.services.lambda_concurrency import ConcurrencyApi
 from lamina.api.services.lambda_versions import VersionsApi
+from lamina.api.services.logs import register_logs
+from lamina.api.services.sts import StsApi, api_credentials
 from lamina.config import Settings
 from lamina.functions.concurrency import ConcurrencyService
 from lamina.functions.service import FunctionService
+from lamina.iam import IamService, TokenService
 from lamina.invoke.asynchronous import AsyncInvocation
 from lamina.invoke.provisioning import Provisioner
 from lamina.invoke.service import InvokeService
@@ -37,6 +41,7 @@ from lamina.runtime.pool import ProcessPool
 from lamina.store.code import FileCodeStore
 from lamina.store.sqlite import SqliteStore
 from lamina.store.sqlite.events import SqliteEventStore
+from lamina.store.sqlite.iam import SqliteIamStore
 
 log = logging.getLogger("lamina")
 
@@ -67,7 +72,10 @@ class Platform:
             settings.secret_access_key
         ) else None  # fmt: skip
         self.code_urls = CodeUrls(key)
-        self.app = EdgeApp(settings)
+        iam_store = SqliteIamStore(self.store.database)
+        self.iam = IamService(iam_store, settings.account_id)
+        self.tokens = TokenService(self.iam, iam_store, settings.access_key_id)
+        self.app = EdgeApp(settings, api_credentials(settings, self.tokens))
         lambda_handlers = LambdaApi(self.functions, self.invoker, self.code_urls, self.concurrency).handlers()
         lambda_handlers.update(VersionsApi(self.functions).handlers())
         lambda_handlers.update(ConcurrencyApi(self.concurrency, self.provisioner).handlers())
@@ -75,6 +83,11 @@ class Platform:
         lambda_handlers.update(AsyncInvokeApi(self.asynchronous.configs, self.invoker).handlers())
         self.app.register_service("lambda", lambda_handlers)
         self.streams = register_kinesis(self.app, settings, self.store.database)
+        self.app.register_service("sts", StsApi(self.tokens).handlers())
+        self.app.register_service("iam", IamApi(self.iam, self.tokens).handlers())
+        if settings.strict_roles:
+            self.functions.role_check = self.iam.check_role
+        self.logs = register_logs(self.app, settings, self.store)  # sweeps retention while serving
         admin = AdminRoutes(settings, self.store, self.functions, self.invoker, self.code_urls, self.app.authorize)
         self.app.register_route("/_lamina/", admin.handle, methods=("GET",))
         events_admin = EventAdminRoutes(self.asynchronous.queue, self.app.authorize)

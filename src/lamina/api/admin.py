@@ -1,5 +1,6 @@
 """Lamina's own routes under `/_lamina/`: health, code downloads, and the views the CLI reads
-(logs, cost) until the CloudWatch Logs API serves them the AWS way.
+(logs, cost). `lamina logs` reads logs here rather than through the CloudWatch Logs API because
+this route's cursor is commit order, which makes `--follow` gapless (docs/decisions/0080).
 """
 
 from __future__ import annotations
@@ -8,6 +9,7 @@ import asyncio
 import json
 import re
 import time
+from collections import deque
 from collections.abc import Callable
 from typing import Any
 
@@ -17,7 +19,8 @@ from lamina.config import Settings
 from lamina.errors import InvalidParameterValue, LaminaError
 from lamina.functions.service import FunctionService
 from lamina.invoke.service import InvokeService
-from lamina.store.base import Store
+from lamina.logs.patterns import compile_pattern
+from lamina.store.base import LogEvent, Store
 
 _CODE_PATH = re.compile(r"/_lamina/code/(?P<sha>[0-9a-f]{64})\.zip")
 _LOGS_PATH = re.compile(r"/_lamina/logs/(?P<name>[a-zA-Z0-9_-]{1,64})")
@@ -83,8 +86,14 @@ class AdminRoutes:
         return HttpResponse(200, {"Content-Type": "application/zip"}, data)
 
     def logs(self, name: str, query: dict[str, str]) -> HttpResponse:
-        """Events of `/aws/lambda/<name>`: the last `tail` ones, or those after the `after` cursor."""
+        """Events of `/aws/lambda/<name>`: the last `tail` ones, or those after the `after` cursor.
+
+        The cursor is an event id (commit order), so `lamina logs --follow` misses nothing, not
+        even an event committed late with an early timestamp. `filter` (a Logs filter pattern),
+        `stream` (one stream's name) and `since` (epoch ms) narrow either kind of answer."""
         group = self._log_group(name)
+        if {"filter", "stream", "since"} & query.keys():
+            return _json(200, self._narrowed_logs(group, query))
         if "after" in query:
             after = _int(query, "after")
             rows = self.store.get_log_events(group, after_id=after, limit=_int(query, "limit", 1000))
@@ -94,6 +103,28 @@ class AdminRoutes:
         events = [{"id": i, "stream": s, "timestamp": e.timestamp_ms, "message": e.message} for i, s, e in rows]
         cursor = max([after, *(e["id"] for e in events)]) if events else (after or self.store.last_log_event_id())
         return _json(200, {"events": events, "cursor": cursor})
+
+    def _narrowed_logs(self, group: str, query: dict[str, str]) -> dict[str, Any]:
+        match = compile_pattern(query.get("filter"))
+        stream = query.get("stream") or None
+        since = _int(query, "since") if query.get("since") else None
+        if "after" in query:
+            after = _int(query, "after")
+            rows = self.store.get_log_events(group, stream, since, None, after, _int(query, "limit", 1000))
+            cursor = max([after, *(i for i, _, _ in rows)])  # past the events that did not match too
+            rows = [row for row in rows if match(row[2].message)]
+        else:
+            # The cursor is read first: whatever commits during the scan is the follower's.
+            cursor = self.store.last_log_event_id()
+            kept: deque[tuple[int, str, LogEvent]] = deque(maxlen=_int(query, "tail", 200))
+            after = 0
+            while page := self.store.get_log_events(group, stream, since, None, after, 5000):
+                after = max(i for i, _, _ in page)
+                kept.extend(row for row in page if match(row[2].message))
+            rows = sorted(kept, key=lambda row: (row[2].timestamp_ms, row[0]))
+            cursor = max(cursor, after)
+        events = [{"id": i, "stream": s, "timestamp": e.timestamp_ms, "message": e.message} for i, s, e in rows]
+        return {"events": events, "cursor": cursor}
 
     def _log_group(self, name: str) -> str:
         record = self.store.get_function(name)

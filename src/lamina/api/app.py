@@ -2,8 +2,9 @@
 
 One request, in order: plain routes by path prefix (`/_lamina/...`); otherwise find the service
 (SigV4 scope, `X-Amz-Target`, or rest routes) and the operation; read the body under a size
-ceiling; authenticate (SigV4); reject operations with no handler (501 `NotImplemented`); parse
-params with the service's protocol codec; validate them against the model; call the handler;
+ceiling (a `query` operation is named in the body: matched now, and an unsigned one finds its
+service by its `Action`); authenticate (SigV4); reject operations with no handler (501
+`NotImplemented`); parse params with the service's protocol codec; validate them against the model; call the handler;
 serialise its output, or the `LaminaError` it raised, in the service's protocol. Any other
 exception is logged and becomes a 500 `ServiceException`, never a traceback on the wire. Every
 response carries the request id and goes out as one `http.response.start` + one
@@ -107,6 +108,7 @@ class EdgeApp:
         self._by_signing_name: dict[str, list[tuple[Service, Matcher]]] = {}
         self._by_target_prefix: dict[str, Service] = {}
         self._rest: list[tuple[Service, Matcher]] = []
+        self._query: list[tuple[Service, Matcher]] = []
         self._routes: list[_PlainRoute] = []
         self._botocore_services: set[str] | None = None
         self._fallback = _FallbackCodec()
@@ -137,6 +139,8 @@ class EdgeApp:
             self._by_target_prefix[model.metadata["targetPrefix"]] = service
         elif isinstance(service.router, RestRouter):
             self._rest.append((service, service.router.match))
+        else:
+            self._query.append((service, service.router.match))
         return service
 
     def register_route(
@@ -239,6 +243,14 @@ class EdgeApp:
             if receive is not None:
                 request.body = await self._read_body(request, receive, route)
                 body_read = True
+            if route is None and service is not None and getattr(service.router, "reads_body", False):
+                route = service.router.match(request)  # `query`: the Action is in the body
+            elif service is None and scope_service is None:
+                for candidate, match in self._query:  # unsigned `query` requests: by their Action
+                    route = match(request)
+                    if route is not None:
+                        service, codec = candidate, candidate.codec
+                        break
             if malformed is not None:
                 raise malformed
             body_hash = None
@@ -267,7 +279,7 @@ class EdgeApp:
         except Exception:
             log.exception("request %s failed: %s %s", request_id, request.method, request.raw_path)
             response = codec.serialize_error(ServiceError("An internal error occurred in Lamina."))
-        response.headers[codec.request_id_header] = request_id
+        codec.finish(response, request_id)
         if not body_read:  # the client may still be sending: do not read it, hang up after
             response.headers["Connection"] = "close"
         return response

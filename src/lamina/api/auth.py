@@ -14,6 +14,8 @@ Rules (AWS's messages; docs "Signature Version 4 errors" and the SigV4 troublesh
   "Signature expired: ..."), and with the right signature (403 `InvalidSignatureException`);
 - presigned URLs (`X-Amz-Signature` in the query) must also be used before `X-Amz-Expires`;
 - a hex `x-amz-content-sha256` must be the body's hash (it is what was signed);
+- temporary keys (STS) must come with their session token (`X-Amz-Security-Token`), else 403
+  `UnrecognizedClientException`;
 - with no lookup, any request is accepted and the scope only tells region and caller.
 """
 
@@ -35,8 +37,20 @@ from botocore.credentials import Credentials
 from lamina.api.wire import HttpRequest
 from lamina.errors import IncompleteSignature, InvalidSignature, MissingAuthentication, UnrecognizedClient
 
-# (access key id) -> secret access key, or None when the key is unknown. IAM keys plug in here.
-CredentialLookup = Callable[[str], str | None]
+
+@dataclass(frozen=True, slots=True)
+class Secret:
+    """A key's secret and, for temporary credentials, the session token that must come with it
+    (`X-Amz-Security-Token`)."""
+
+    secret: str
+    session_token: str | None = None
+
+
+# (access key id) -> its secret (a str, or a Secret for temporary keys), or None when the key is
+# unknown. A lookup may raise an AuthError itself (an expired session's ExpiredTokenException).
+# IAM's access keys and STS sessions plug in here.
+CredentialLookup = Callable[[str], str | Secret | None]
 
 ALGORITHM = "AWS4-HMAC-SHA256"
 MAX_SKEW = timedelta(minutes=15)
@@ -52,6 +66,19 @@ _S3_SIGNING_NAMES = frozenset({"s3", "s3-object-lambda", "s3express"})
 def static_credentials(keys: Mapping[str, str]) -> CredentialLookup:
     table = dict(keys)
     return table.get
+
+
+def chain_credentials(*lookups: CredentialLookup) -> CredentialLookup:
+    """The first lookup that knows the key answers."""
+
+    def lookup(access_key: str) -> str | Secret | None:
+        for candidate in lookups:
+            found = candidate(access_key)
+            if found is not None:
+                return found
+        return None
+
+    return lookup
 
 
 @dataclass(frozen=True, slots=True)
@@ -157,6 +184,13 @@ def _header_timestamp(headers: Mapping[str, str]) -> str | None:
     return None
 
 
+def _session_token(request: HttpRequest) -> str | None:
+    token = request.headers.get("x-amz-security-token")
+    if token is None:
+        token = next((v for k, v in request.query_pairs if k == "X-Amz-Security-Token"), None)
+    return token
+
+
 def payload_hash(body: bytes) -> str:
     return hashlib.sha256(body).hexdigest() if body else EMPTY_SHA256_HASH
 
@@ -210,6 +244,11 @@ class Authenticator:
         secret = self.lookup(signature.access_key)
         if secret is None:
             raise UnrecognizedClient("The security token included in the request is invalid.")
+        if isinstance(secret, Secret):
+            token = (_session_token(request) or "").encode()
+            if secret.session_token is not None and not hmac.compare_digest(token, secret.session_token.encode()):
+                raise UnrecognizedClient("The security token included in the request is invalid.")
+            secret = secret.secret
         self._check_time(signature)
         declared = request.headers.get("x-amz-content-sha256")
         if declared is not None and _HEX64.fullmatch(declared):

@@ -2,7 +2,8 @@
 
 Operations: rest protocols address them by `http.method` + `http.requestUri`
 (`/2015-03-31/functions/{FunctionName}/invocations`, greedy `{Key+}`, literal query parts such as
-`?List=ALL` or `?versioning`); `json` by `X-Amz-Target: <targetPrefix>.<Operation>`.
+`?List=ALL` or `?versioning`); `json` by `X-Amz-Target: <targetPrefix>.<Operation>`; `query` by
+its `Action` parameter, in the form body or the query string.
 `RestRouter` compiles every template of a service once, per method, into one alternation regex
 ordered most specific first (fewest greedy labels, then most literal characters), matched against
 the *raw* path so that an encoded "/" inside a label stays inside it; labels are percent-decoded
@@ -21,7 +22,7 @@ import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import TypeVar
-from urllib.parse import unquote
+from urllib.parse import unquote, unquote_to_bytes
 
 from botocore.model import ServiceModel
 
@@ -170,12 +171,45 @@ class TargetRouter:
         return None
 
 
-Router = RestRouter | TargetRouter
+class QueryRouter:
+    """Maps the `Action` parameter to an operation (the `query` protocol). The parameter may sit
+    in the form body, so the app matches again once the body is read (`reads_body`)."""
+
+    reads_body = True
+
+    def __init__(self, model: ServiceModel) -> None:
+        self._operations = frozenset(model.operation_names)
+
+    def match(self, request: HttpRequest) -> RouteMatch | None:
+        if request.method not in ("POST", "GET"):
+            return None
+        action = None
+        if request.body and request.method == "POST":
+            action = _form_value(request.body, b"Action")
+        if action is None:
+            action = next((v for k, v in request.query_pairs if k == "Action"), None)
+        if action in self._operations:
+            return RouteMatch(action, {})
+        return None
+
+
+def _form_value(body: bytes, name: bytes) -> str | None:
+    """One field of a form body, without decoding the rest (bodies may be large)."""
+    for part in body.split(b"&"):
+        key, sep, value = part.partition(b"=")
+        if sep and unquote_to_bytes(key.replace(b"+", b" ")) == name:
+            return unquote_to_bytes(value.replace(b"+", b" ")).decode("utf-8", "replace")
+    return None
+
+
+Router = RestRouter | TargetRouter | QueryRouter
 
 
 def router_for(model: ServiceModel, protocol: str) -> Router:
     if protocol == "json":
         return TargetRouter(model)
+    if protocol == "query":
+        return QueryRouter(model)
     return RestRouter(model)
 
 

@@ -15,6 +15,7 @@ from lamina.cli.arguments import inline_or_file
 from lamina.cli.client import DEFAULT_ENDPOINT, Client, aws_errors
 from lamina.cli.concurrency import concurrency
 from lamina.cli.events import events
+from lamina.cli.iam import iam
 from lamina.cli.package import build_zip
 from lamina.cli.streams import streams
 from lamina.cli.versions import alias, publish, versions
@@ -201,17 +202,27 @@ def list_functions(ctx: click.Context) -> None:
 @click.argument("name")
 @click.option("--follow", "-f", is_flag=True, help="Keep printing new lines as they arrive.")
 @click.option("--limit", type=int, default=200, show_default=True, help="Lines to show before following.")
+@click.option("--filter", "pattern", default=None, help='Only lines matching a CloudWatch Logs filter pattern: '
+              'terms, "a phrase", ?any ?of, -not, { $.level = "ERROR" }.')  # fmt: skip
+@click.option("--since", default=None, help="Only lines stamped since: a duration like 10m, 2h, 7d, or an ISO date.")
+@click.option("--stream", default=None, help="Only this log stream (one execution environment).")
 @click.pass_context
-def logs(ctx: click.Context, name: str, follow: bool, limit: int) -> None:
-    """Print a function's log lines (all its environments' streams, in time order)."""
+def logs(
+    ctx: click.Context, name: str, follow: bool, limit: int, pattern: str | None, since: str | None, stream: str | None
+) -> None:
+    """Print a function's log lines (all its environments' streams, in time order).
+
+    Reads Lamina's own log route rather than FilterLogEvents: its cursor is commit order, so
+    --follow never skips a line that one environment commits after another's later-stamped one."""
     client = _client(ctx)
-    page = client.get_json(f"/_lamina/logs/{name}", tail=limit)
+    narrow = {"filter": pattern, "stream": stream, "since": int(_since(since) * 1000) if since else None}
+    page = client.get_json(f"/_lamina/logs/{name}", tail=limit, **narrow)
     for event in page["events"]:
         click.echo(_log_line(event))
     cursor = page["cursor"]
     while follow:
         time.sleep(0.5)
-        page = client.get_json(f"/_lamina/logs/{name}", after=cursor)
+        page = client.get_json(f"/_lamina/logs/{name}", after=cursor, **narrow)
         for event in page["events"]:
             click.echo(_log_line(event))
         cursor = page["cursor"]
@@ -268,6 +279,7 @@ def rm(ctx: click.Context, name: str) -> None:
 
 main.add_command(streams)
 main.add_command(concurrency)
+main.add_command(iam)
 main.add_command(events)
 main.add_command(publish)
 main.add_command(versions)

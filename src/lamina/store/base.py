@@ -14,7 +14,14 @@ from concurrent.futures import Future
 from dataclasses import dataclass
 from typing import Protocol
 
-from lamina.errors import InvalidParameterValue, PreconditionFailed, ResourceConflict, ResourceNotFound
+from lamina.errors import (
+    InvalidParameterValue,
+    LogResourceExists,
+    LogResourceNotFound,
+    PreconditionFailed,
+    ResourceConflict,
+    ResourceNotFound,
+)
 from lamina.model.function import LATEST, AliasRecord, FunctionConfig, FunctionRecord
 from lamina.model.invocation import InvocationRecord
 
@@ -33,6 +40,15 @@ class LogStreamInfo:
     created_ms: int
     first_event_ms: int | None
     last_event_ms: int | None
+    stored_bytes: int
+    last_ingestion_ms: int | None = None
+
+
+@dataclass(frozen=True)
+class LogGroupInfo:
+    name: str
+    created_ms: int
+    retention_days: int | None  # None: events never expire
     stored_bytes: int
 
 
@@ -60,6 +76,22 @@ def revision_mismatch() -> PreconditionFailed:
         "The Revision Id provided does not match the latest Revision Id. "
         "Call the GetFunction/GetAlias API to retrieve the latest Revision Id"
     )
+
+
+def log_group_not_found() -> LogResourceNotFound:
+    return LogResourceNotFound("The specified log group does not exist.")
+
+
+def log_stream_not_found() -> LogResourceNotFound:
+    return LogResourceNotFound("The specified log stream does not exist.")
+
+
+def log_group_exists() -> LogResourceExists:
+    return LogResourceExists("The specified log group already exists")
+
+
+def log_stream_exists() -> LogResourceExists:
+    return LogResourceExists("The specified log stream already exists")
 
 
 def check_latest(record: FunctionRecord) -> None:
@@ -168,6 +200,60 @@ class LogStore(Protocol):
         """Streams of a group, most recent event first; streams without events last, ties by name."""
 
     def delete_log_group(self, group: str) -> bool: ...
+
+    # The CloudWatch Logs API's explicit operations (lamina.logs): groups and streams made and
+    # removed by name, retention, and reads in (timestamp, id) order for time windows.
+
+    def create_log_group(self, group: str) -> None:
+        """Create an empty group; raises `log_group_exists()` if it is there."""
+
+    def create_log_stream(self, group: str, stream: str) -> None:
+        """Create an empty stream; raises `log_group_not_found()` / `log_stream_exists()`."""
+
+    def delete_log_stream(self, group: str, stream: str) -> None:
+        """Delete a stream and its events (the group's stored bytes drop by the stream's);
+        raises `log_group_not_found()` / `log_stream_not_found()`."""
+
+    def get_log_group(self, group: str) -> LogGroupInfo | None: ...
+
+    def get_log_stream(self, group: str, stream: str) -> LogStreamInfo | None: ...
+
+    def describe_log_groups(
+        self, prefix: str | None = None, contains: str | None = None, after: str | None = None, limit: int = 50
+    ) -> list[LogGroupInfo]:
+        """Groups by name: those starting with `prefix`, or containing `contains` (case-sensitive,
+        as logGroupNamePattern), named after `after` (a page's last name continues the listing),
+        at most `limit`."""
+
+    def set_log_retention(self, group: str, days: int | None) -> None:
+        """Set (None: remove) a group's retention; raises `log_group_not_found()`."""
+
+    def log_events_by_time(
+        self,
+        group: str,
+        streams: Sequence[str] | None = None,
+        start_ms: int | None = None,
+        end_ms: int | None = None,
+        after: tuple[int, int] | None = None,
+        before: tuple[int, int] | None = None,
+        limit: int = 10_000,
+        descending: bool = False,
+    ) -> list[tuple[int, str, LogEvent]]:
+        """(event id, stream name, event) in (timestamp, id) order, or the reverse when
+        `descending`; paged by the key: `after` / `before` are exclusive (timestamp, id) bounds.
+
+        All the group's streams when `streams` is None (unknown names select nothing); `start_ms`
+        inclusive, `end_ms` exclusive. Unlike `get_log_events`' id paging, an event committed
+        later with a timestamp before the key is not on later pages: this is the order the Logs
+        API's readers (GetLogEvents, FilterLogEvents) page in."""
+
+    def delete_log_events_before(self, group: str, cutoff_ms: int, batch: int = 5_000) -> int:
+        """Delete up to `batch` of the group's oldest events stamped before `cutoff_ms`, in one
+        commit, keeping streams' and the group's stored bytes right; returns how many. Callers
+        loop until it returns less than `batch`, so the writer is never held for long."""
+
+    def groups_with_retention(self) -> list[LogGroupInfo]:
+        """Groups that have a retention policy."""
 
 
 class CodeStore(Protocol):

@@ -20,12 +20,17 @@ from lamina.model.invocation import InvocationRecord
 from lamina.store.base import (
     CostRow,
     LogEvent,
+    LogGroupInfo,
     LogStreamInfo,
     alias_exists,
     alias_not_found,
     check_latest,
     function_exists,
     function_not_found,
+    log_group_exists,
+    log_group_not_found,
+    log_stream_exists,
+    log_stream_not_found,
     revision_mismatch,
 )
 from lamina.store.memory_concurrency import MemoryConcurrencyStore
@@ -36,6 +41,11 @@ class _Group:
     created_ms: int
     streams: dict[str, LogStreamInfo] = field(default_factory=dict)
     events: list[tuple[int, str, LogEvent]] = field(default_factory=list)  # in id order
+    retention_days: int | None = None
+
+    def info(self, name: str) -> LogGroupInfo:
+        stored = sum(s.stored_bytes for s in self.streams.values())
+        return LogGroupInfo(name, self.created_ms, self.retention_days, stored)
 
 
 class MemoryStore(MemoryConcurrencyStore):
@@ -209,6 +219,7 @@ class MemoryStore(MemoryConcurrencyStore):
                     first_event_ms=min(stamps),
                     last_event_ms=max(stamps),
                     stored_bytes=info.stored_bytes + sum(len(e.message.encode()) for e in events),
+                    last_ingestion_ms=now,
                 )
         return _done()
 
@@ -256,6 +267,106 @@ class MemoryStore(MemoryConcurrencyStore):
         with self._lock:
             g = self._groups.pop(group, None)
             return g is not None
+
+    def create_log_group(self, group: str) -> None:
+        with self._lock:
+            if group in self._groups:
+                raise log_group_exists()
+            self._groups[group] = _Group(created_ms=int(time.time() * 1000))
+
+    def create_log_stream(self, group: str, stream: str) -> None:
+        with self._lock:
+            g = self._group(group)
+            if stream in g.streams:
+                raise log_stream_exists()
+            g.streams[stream] = LogStreamInfo(group, stream, int(time.time() * 1000), None, None, 0)
+
+    def delete_log_stream(self, group: str, stream: str) -> None:
+        with self._lock:
+            g = self._group(group)
+            if g.streams.pop(stream, None) is None:
+                raise log_stream_not_found()
+            g.events = [row for row in g.events if row[1] != stream]
+
+    def get_log_group(self, group: str) -> LogGroupInfo | None:
+        with self._lock:
+            g = self._groups.get(group)
+            return g.info(group) if g else None
+
+    def get_log_stream(self, group: str, stream: str) -> LogStreamInfo | None:
+        with self._lock:
+            g = self._groups.get(group)
+            return g.streams.get(stream) if g else None
+
+    def describe_log_groups(
+        self, prefix: str | None = None, contains: str | None = None, after: str | None = None, limit: int = 50
+    ) -> list[LogGroupInfo]:
+        with self._lock:
+            names = sorted(
+                name
+                for name in self._groups
+                if (not prefix or name.startswith(prefix))
+                and (not contains or contains in name)
+                and (after is None or name > after)
+            )
+            return [self._groups[name].info(name) for name in names[: max(0, limit)]]
+
+    def set_log_retention(self, group: str, days: int | None) -> None:
+        with self._lock:
+            self._group(group).retention_days = days
+
+    def groups_with_retention(self) -> list[LogGroupInfo]:
+        with self._lock:
+            return [g.info(name) for name, g in self._groups.items() if g.retention_days is not None]
+
+    def log_events_by_time(
+        self,
+        group: str,
+        streams: Sequence[str] | None = None,
+        start_ms: int | None = None,
+        end_ms: int | None = None,
+        after: tuple[int, int] | None = None,
+        before: tuple[int, int] | None = None,
+        limit: int = 10_000,
+        descending: bool = False,
+    ) -> list[tuple[int, str, LogEvent]]:
+        wanted = None if streams is None else set(streams)
+        with self._lock:
+            g = self._groups.get(group)
+            rows = [
+                row
+                for row in (g.events if g else [])
+                if (wanted is None or row[1] in wanted)
+                and (start_ms is None or row[2].timestamp_ms >= start_ms)
+                and (end_ms is None or row[2].timestamp_ms < end_ms)
+                and (after is None or (row[2].timestamp_ms, row[0]) > after)
+                and (before is None or (row[2].timestamp_ms, row[0]) < before)
+            ]
+        rows.sort(key=lambda row: (row[2].timestamp_ms, row[0]), reverse=descending)
+        return rows[: max(0, limit)]
+
+    def delete_log_events_before(self, group: str, cutoff_ms: int, batch: int = 5_000) -> int:
+        with self._lock:
+            g = self._groups.get(group)
+            if g is None:
+                return 0
+            old = sorted((row for row in g.events if row[2].timestamp_ms < cutoff_ms), key=lambda r: r[2].timestamp_ms)
+            doomed = {row[0] for row in old[:batch]}
+            freed: dict[str, int] = {}
+            for id_, stream, event in g.events:
+                if id_ in doomed:
+                    freed[stream] = freed.get(stream, 0) + len(event.message.encode())
+            g.events = [row for row in g.events if row[0] not in doomed]
+            for stream, size in freed.items():
+                info = g.streams[stream]
+                g.streams[stream] = dataclasses.replace(info, stored_bytes=max(0, info.stored_bytes - size))
+            return len(doomed)
+
+    def _group(self, group: str) -> _Group:
+        g = self._groups.get(group)
+        if g is None:
+            raise log_group_not_found()
+        return g
 
     def close(self) -> None:
         pass

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import time
 
+import pytest
+
 from lamina.store.base import LogEvent
 
 GROUP = "/aws/lambda/fn"
@@ -136,3 +138,114 @@ def test_stream_stats_after_many_appends_in_flight(store):
     assert len(store.get_log_events(GROUP)) == 180
     ids = [i for i, _, _ in store.get_log_events(GROUP, "s1", limit=1000)]
     assert len(set(ids)) == 60
+
+
+# --- the Logs API's explicit operations ----------------------------------------------------------
+
+
+def test_create_group_and_stream_explicitly(store):
+    from lamina.errors import LogResourceExists, LogResourceNotFound
+
+    store.create_log_group("/app/one")
+    with pytest.raises(LogResourceExists):
+        store.create_log_group("/app/one")
+    with pytest.raises(LogResourceNotFound, match=r"^The specified log group does not exist\.$"):
+        store.create_log_stream("/app/none", "s")
+    store.create_log_stream("/app/one", "s")
+    with pytest.raises(LogResourceExists):
+        store.create_log_stream("/app/one", "s")
+    info = store.get_log_group("/app/one")
+    assert (info.name, info.retention_days, info.stored_bytes) == ("/app/one", None, 0) and info.created_ms > 0
+    assert store.get_log_group("/app/none") is None
+    (stream,) = store.list_log_streams("/app/one")
+    assert (stream.name, stream.first_event_ms, stream.last_ingestion_ms) == ("s", None, None)
+    append(store, "s", (5, "hello"), group="/app/one")  # appends reuse what was created
+    (stream,) = store.list_log_streams("/app/one")
+    assert stream.stored_bytes == 5 and stream.last_ingestion_ms > 0
+    assert store.get_log_stream("/app/one", "s") == stream
+    assert store.get_log_stream("/app/one", "t") is None and store.get_log_stream("/app/none", "s") is None
+
+
+def test_delete_stream_takes_its_events_and_bytes(store):
+    from lamina.errors import LogResourceNotFound
+
+    append(store, "a", (1, "aaaa"))
+    append(store, "b", (2, "bb"))
+    store.delete_log_stream(GROUP, "a")
+    assert messages(store.get_log_events(GROUP)) == ["bb"]
+    assert [s.name for s in store.list_log_streams(GROUP)] == ["b"]
+    assert store.get_log_group(GROUP).stored_bytes == 2
+    with pytest.raises(LogResourceNotFound, match=r"^The specified log stream does not exist\.$"):
+        store.delete_log_stream(GROUP, "a")
+    with pytest.raises(LogResourceNotFound, match=r"^The specified log group does not exist\.$"):
+        store.delete_log_stream("/nope", "a")
+
+
+def test_describe_groups_by_prefix_pattern_and_pages(store):
+    for name in ["/aws/lambda/b", "/aws/lambda/a", "/app/Orders", "/app/users", "/aws/lambda/c"]:
+        store.create_log_group(name)
+    assert [g.name for g in store.describe_log_groups()] == sorted(
+        ["/aws/lambda/b", "/aws/lambda/a", "/app/Orders", "/app/users", "/aws/lambda/c"]
+    )
+    assert [g.name for g in store.describe_log_groups(prefix="/aws/lambda/")] == [
+        "/aws/lambda/a",
+        "/aws/lambda/b",
+        "/aws/lambda/c",
+    ]
+    assert [g.name for g in store.describe_log_groups(contains="Order")] == ["/app/Orders"]
+    assert store.describe_log_groups(contains="order") == []  # case-sensitive
+    first = store.describe_log_groups(prefix="/aws/", limit=2)
+    rest = store.describe_log_groups(prefix="/aws/", after=first[-1].name, limit=2)
+    assert [g.name for g in first + rest] == ["/aws/lambda/a", "/aws/lambda/b", "/aws/lambda/c"]
+    assert store.describe_log_groups(prefix="/aws/", after="/aws/lambda/c") == []
+
+
+def test_retention_set_listed_and_removed(store):
+    from lamina.errors import LogResourceNotFound
+
+    store.create_log_group("/keep")
+    store.create_log_group("/expire")
+    store.set_log_retention("/expire", 7)
+    assert [(g.name, g.retention_days) for g in store.groups_with_retention()] == [("/expire", 7)]
+    store.set_log_retention("/expire", None)
+    assert store.groups_with_retention() == []
+    with pytest.raises(LogResourceNotFound):
+        store.set_log_retention("/nope", 1)
+
+
+def test_events_by_time_across_selected_streams_with_key_paging(store):
+    append(store, "a", (100, "a1"), (300, "a2"), (300, "a3"))
+    append(store, "b", (200, "b1"), (300, "b2"))
+    append(store, "c", (150, "c1"))
+    append(store, "a", (50, "late"))  # committed last, stamped first: time order puts it first
+    rows = store.log_events_by_time(GROUP)
+    assert messages(rows) == ["late", "a1", "c1", "b1", "a2", "a3", "b2"]
+    assert messages(store.log_events_by_time(GROUP, streams=["a", "b"], start_ms=100, end_ms=300)) == ["a1", "b1"]
+    assert messages(store.log_events_by_time(GROUP, streams=["b", "nope"])) == ["b1", "b2"]
+    assert store.log_events_by_time(GROUP, streams=[]) == [] and store.log_events_by_time("/none") == []
+    # Forward pages of 2 by the (timestamp, id) key: every event once, even within one timestamp.
+    seen, key = [], None
+    while page := store.log_events_by_time(GROUP, after=key, limit=2):
+        seen += messages(page)
+        key = (page[-1][2].timestamp_ms, page[-1][0])
+    assert seen == messages(rows)
+    # Backward pages, newest first.
+    seen, key = [], None
+    while page := store.log_events_by_time(GROUP, before=key, limit=2, descending=True):
+        seen += messages(page)
+        key = (page[-1][2].timestamp_ms, page[-1][0])
+    assert seen == messages(rows)[::-1]
+
+
+def test_delete_events_before_in_batches_keeps_bytes_right(store):
+    append(store, "a", *[(ts, "xx") for ts in range(10)])  # 2 bytes each
+    append(store, "b", (3, "yyy"), (20, "zzzz"))
+    assert store.get_log_group(GROUP).stored_bytes == 27
+    assert store.delete_log_events_before(GROUP, 5, batch=4) == 4  # the oldest four
+    assert store.delete_log_events_before(GROUP, 5, batch=4) == 2
+    assert store.delete_log_events_before(GROUP, 5, batch=4) == 0
+    assert messages(store.get_log_events(GROUP)) == ["xx"] * 5 + ["zzzz"]
+    sizes = {s.name: s.stored_bytes for s in store.list_log_streams(GROUP)}
+    assert sizes == {"a": 10, "b": 4}
+    assert store.get_log_group(GROUP).stored_bytes == 14
+    assert store.delete_log_events_before("/none", 5) == 0

@@ -1,7 +1,7 @@
 """Model-driven protocol codecs, one module per AWS protocol (contract in `base.py`).
 
 `codec_for(model)` picks the codec for the protocol a botocore client would use with that model.
-`query` (STS, IAM, SNS) and `rest-xml` (S3) are not written yet: add them to `CODECS`.
+`rest-xml` (S3) is not written yet: add it to `CODECS`.
 """
 
 from __future__ import annotations
@@ -10,12 +10,14 @@ from botocore.model import ServiceModel
 
 from lamina.api.protocols.base import ProtocolCodec
 from lamina.api.protocols.json_ import JsonCodec
+from lamina.api.protocols.query import QueryCodec
 from lamina.api.protocols.rest_json import RestJsonCodec
 from lamina.errors import ConfigError
 
 CODECS: dict[str, type[ProtocolCodec]] = {
     "rest-json": RestJsonCodec,
     "json": JsonCodec,
+    "query": QueryCodec,
 }
 
 

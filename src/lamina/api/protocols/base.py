@@ -16,7 +16,7 @@ stateless per request, so one instance serves all requests concurrently.
 - `serialize_error(error)` → `HttpResponse` from which botocore's parser yields
   `Error.Code == error.code`, `Error.Message == error.message`, and the modeled extras of
   `error.extra()` (keyed by member name, e.g. `Reason`).
-- `request_id_header` names the header the app puts the request id in.
+- `request_id_header` names the header `finish(response, request_id)` puts the request id in.
 
 Adding a protocol (`query` for STS/IAM/SNS, `rest-xml` for S3): subclass `ProtocolCodec` in a
 module named after the protocol, register the class in `CODECS` (`api/protocols/__init__.py`),
@@ -59,6 +59,10 @@ class ProtocolCodec(ABC):
 
     @abstractmethod
     def serialize_error(self, error: LaminaError) -> HttpResponse: ...
+
+    def finish(self, response: HttpResponse, request_id: str) -> None:
+        """Stamp the request id on a serialised response (`query` also writes it in the body)."""
+        response.headers[self.request_id_header] = request_id
 
     def error_shape(self, code: str) -> Shape | None:
         """The modeled exception shape for an error code, found by its code or its shape name."""

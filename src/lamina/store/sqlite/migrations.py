@@ -197,6 +197,75 @@ MIGRATIONS: list[str] = [
         PRIMARY KEY (name, qualifier)
     ) WITHOUT ROWID;
     """,
+    # 6: IAM and STS (lamina/iam): roles, their inline policies and managed-policy attachments,
+    # customer managed policies, users, access keys, STS sessions. Names compare without case,
+    # as IAM's do. Role and user ARNs are derived from the account id; policies are keyed by ARN.
+    """
+    CREATE TABLE iam_roles (
+        name            TEXT NOT NULL COLLATE NOCASE PRIMARY KEY,
+        id              TEXT NOT NULL,
+        path            TEXT NOT NULL,
+        trust_policy    TEXT NOT NULL,              -- verbatim
+        description     TEXT,
+        max_session     INTEGER NOT NULL,
+        tags            TEXT NOT NULL,              -- JSON [[key, value], ...]
+        created         REAL NOT NULL               -- epoch seconds
+    ) WITHOUT ROWID;
+
+    CREATE TABLE iam_role_policies (
+        role            TEXT NOT NULL COLLATE NOCASE,
+        name            TEXT NOT NULL COLLATE NOCASE,
+        document        TEXT NOT NULL,
+        PRIMARY KEY (role, name)
+    ) WITHOUT ROWID;
+
+    CREATE TABLE iam_role_attachments (
+        role            TEXT NOT NULL COLLATE NOCASE,
+        policy_arn      TEXT NOT NULL,
+        attached        INTEGER NOT NULL,           -- order of attachment
+        PRIMARY KEY (role, policy_arn)
+    ) WITHOUT ROWID;
+    CREATE INDEX iam_role_attachments_by_policy ON iam_role_attachments (policy_arn);
+
+    CREATE TABLE iam_policies (
+        arn             TEXT NOT NULL PRIMARY KEY,  -- as created (the account id at the time)
+        name            TEXT NOT NULL,
+        id              TEXT NOT NULL,
+        path            TEXT NOT NULL,
+        document        TEXT NOT NULL,
+        description     TEXT,
+        tags            TEXT NOT NULL,
+        created         REAL NOT NULL,
+        updated         REAL NOT NULL
+    ) WITHOUT ROWID;
+
+    CREATE TABLE iam_users (
+        name            TEXT NOT NULL COLLATE NOCASE PRIMARY KEY,
+        id              TEXT NOT NULL,
+        path            TEXT NOT NULL,
+        tags            TEXT NOT NULL,
+        created         REAL NOT NULL
+    ) WITHOUT ROWID;
+
+    CREATE TABLE iam_access_keys (
+        id              TEXT NOT NULL PRIMARY KEY,
+        user            TEXT NOT NULL COLLATE NOCASE,
+        secret          TEXT NOT NULL,
+        status          TEXT NOT NULL,              -- Active | Inactive
+        created         REAL NOT NULL
+    ) WITHOUT ROWID;
+    CREATE INDEX iam_access_keys_by_user ON iam_access_keys (user);
+
+    CREATE TABLE sts_sessions (
+        id              TEXT NOT NULL PRIMARY KEY,  -- the temporary access key id
+        secret          TEXT NOT NULL,
+        token           TEXT NOT NULL,
+        arn             TEXT NOT NULL,
+        user_id         TEXT NOT NULL,
+        expires         REAL NOT NULL               -- epoch seconds
+    ) WITHOUT ROWID;
+    CREATE INDEX sts_sessions_by_expiry ON sts_sessions (expires);
+    """,
 ]
 
 
