@@ -36,7 +36,9 @@ from lamina.functions.service import FunctionService
 from lamina.iam import IamService, TokenService
 from lamina.invoke.asynchronous import AsyncInvocation
 from lamina.invoke.provisioning import Provisioner
+from lamina.invoke.sandbox_env import RoleCredentials
 from lamina.invoke.service import InvokeService
+from lamina.model.function import FunctionConfig
 from lamina.runtime.pool import ProcessPool
 from lamina.store.code import FileCodeStore
 from lamina.store.sqlite import SqliteStore
@@ -87,6 +89,7 @@ class Platform:
         self.app.register_service("iam", IamApi(self.iam, self.tokens).handlers())
         if settings.strict_roles:
             self.functions.role_check = self.iam.check_role
+        self.invoker.role_credentials = self._role_credentials
         self.logs = register_logs(self.app, settings, self.store)  # sweeps retention while serving
         admin = AdminRoutes(settings, self.store, self.functions, self.invoker, self.code_urls, self.app.authorize)
         self.app.register_route("/_lamina/", admin.handle, methods=("GET",))
@@ -94,6 +97,13 @@ class Platform:
         self.app.register_route("/_lamina/events/", events_admin.handle, methods=("GET", "POST"))
         self.app.on_startup.append(self._startup)
         self.app.on_shutdown.append(self._shutdown)
+
+    def _role_credentials(self, config: FunctionConfig) -> RoleCredentials | None:
+        """Environments run with their execution role's temporary credentials when IAM has it."""
+        session = self.tokens.function_session(config.role, config.name)
+        if session is None:
+            return None
+        return RoleCredentials(session.access_key_id, session.secret, session.token, session.expires)
 
     async def _startup(self) -> None:
         loop = asyncio.get_running_loop()

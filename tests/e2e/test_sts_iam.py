@@ -258,3 +258,25 @@ def test_unsigned_form_posts_are_served(server):
     with urllib.request.urlopen(request, timeout=10) as response:
         body = response.read().decode()
     assert "<Arn>arn:aws:iam::000000000000:root</Arn>" in body and body.startswith("<GetCallerIdentityResponse")
+
+
+WHO_AM_I = """
+import os, boto3
+def handler(e, c):
+    identity = boto3.client('sts').get_caller_identity()
+    return {'arn': identity['Arn'], 'key': os.environ['AWS_ACCESS_KEY_ID'],
+            'token': bool(os.environ.get('AWS_SESSION_TOKEN'))}
+"""
+
+
+def test_functions_run_with_their_execution_roles_credentials(strict, fresh_name):
+    """As on AWS, an environment holds the role's temporary credentials (session = function name);
+    on a secured server they are valid SigV4 credentials, so boto3 inside the handler is accepted."""
+    iam, lam = client(strict, "iam", ROOT_KEY, ROOT_SECRET), client(strict, "lambda", ROOT_KEY, ROOT_SECRET)
+    role = iam.create_role(RoleName=fresh_name, AssumeRolePolicyDocument=trust())["Role"]
+    create_function(lam, fresh_name, role["Arn"], WHO_AM_I)
+    response = lam.invoke(FunctionName=fresh_name, Payload=b"{}")
+    assert "FunctionError" not in response, response["Payload"].read()
+    body = json.loads(response["Payload"].read())
+    assert body["arn"] == f"arn:aws:sts::{ACCOUNT}:assumed-role/{fresh_name}/{fresh_name}"
+    assert body["key"].startswith("ASIA") and body["key"] != ROOT_KEY and body["token"]

@@ -5,6 +5,7 @@ See ../shared/reference/aws-lambda.md §2 "Environment variables".
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 from lamina.config import Settings
@@ -20,7 +21,19 @@ def client_endpoint(settings: Settings) -> str:
     return f"http://{host}:{settings.port}"
 
 
-def function_env(config: FunctionConfig, settings: Settings, code_dir: Path) -> dict[str, str]:
+@dataclass(frozen=True)
+class RoleCredentials:
+    """Temporary credentials of the function's execution role (STS, session = function name)."""
+
+    access_key_id: str
+    secret_access_key: str
+    session_token: str
+    expires: float  # epoch seconds
+
+
+def function_env(
+    config: FunctionConfig, settings: Settings, code_dir: Path, credentials: RoleCredentials | None = None
+) -> dict[str, str]:
     env = {
         "LANG": "en_US.UTF-8",
         "TZ": ":UTC",
@@ -40,8 +53,9 @@ def function_env(config: FunctionConfig, settings: Settings, code_dir: Path) -> 
             "AWS_LAMBDA_INITIALIZATION_TYPE": "on-demand",
             "AWS_LAMBDA_LOG_GROUP_NAME": config.log_group,
             "LAMBDA_TASK_ROOT": str(code_dir),
-            # Credentials: on AWS these belong to the execution role. Lamina hands out the server's
-            # own keys when it has some (so boto3 in a handler can call Lamina), dummies otherwise.
+            # Credentials: the execution role's temporary ones when Lamina's IAM has the role (as on
+            # AWS); otherwise the server's own keys when it has some (so boto3 in a handler can call
+            # Lamina), dummies when it has none.
             "AWS_ACCESS_KEY_ID": settings.access_key_id or "test",
             "AWS_ACCESS_KEY": settings.access_key_id or "test",
             "AWS_SECRET_ACCESS_KEY": settings.secret_access_key or "test",
@@ -50,4 +64,8 @@ def function_env(config: FunctionConfig, settings: Settings, code_dir: Path) -> 
             "AWS_ENDPOINT_URL": client_endpoint(settings),
         }
     )
+    if credentials is not None:
+        env["AWS_ACCESS_KEY_ID"] = env["AWS_ACCESS_KEY"] = credentials.access_key_id
+        env["AWS_SECRET_ACCESS_KEY"] = credentials.secret_access_key
+        env["AWS_SESSION_TOKEN"] = credentials.session_token
     return env

@@ -12,6 +12,7 @@ import binascii
 import json
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -21,7 +22,7 @@ from lamina.functions.names import parse_function_ref
 from lamina.functions.service import FunctionService
 from lamina.invoke import metering
 from lamina.invoke.concurrency import ConcurrencyLimiter
-from lamina.invoke.sandbox_env import function_env
+from lamina.invoke.sandbox_env import RoleCredentials, function_env
 from lamina.model.function import LATEST, FunctionConfig
 from lamina.model.invocation import InvocationRecord, InvocationType, InvokeRequest, InvokeResult, Outcome
 from lamina.runtime.base import EnvironmentSpec, Invocation, LogLine, Pool, RunResult
@@ -30,6 +31,7 @@ from lamina.store.base import InvocationStore, LogEvent, LogStore
 CLIENT_CONTEXT_LIMIT = 3583
 # Parsing 6 MB of JSON takes tens of milliseconds: above this size it happens in a worker thread.
 INLINE_JSON_CHECK_BYTES = 64 * 1024
+CREDENTIALS_RENEWAL_S = 3600.0
 
 
 @dataclass(frozen=True)
@@ -66,6 +68,10 @@ class InvokeService:
         self.limiter = ConcurrencyLimiter(settings.max_concurrency)
         self._specs: dict[tuple[str, ...], EnvironmentSpec] = {}
         self.events: EventSink | None = None  # set by the composition root
+        # The execution role's credentials for a function's environments (IAM/STS; set by the
+        # composition root). None from it: the role is unknown, environments get the server's keys.
+        self.role_credentials: Callable[[FunctionConfig], RoleCredentials | None] | None = None
+        self._spec_renewal: dict[tuple[str, ...], float] = {}
 
     def function_changed(self, name: str, qualifier: str | None = None) -> None:
         """Retire the environments a change made stale (all of a deleted function's, $LATEST's
@@ -79,6 +85,7 @@ class InvokeService:
             return
         for key in [k for k in self._specs if k[: len(prefix)] == prefix]:
             del self._specs[key]
+            self._spec_renewal.pop(key, None)
         self.pool.retire(prefix)
 
     # -- validation --------------------------------------------------------------------------
@@ -149,9 +156,16 @@ class InvokeService:
 
     async def _spec(self, config: FunctionConfig) -> EnvironmentSpec:
         spec = self._specs.get(config.environment_key)
-        if spec is not None:
+        if spec is not None and time.time() < self._spec_renewal.get(config.environment_key, float("inf")):
             return spec
         code_dir = await asyncio.to_thread(self.functions.code_dir, config)
+        credentials = None
+        if self.role_credentials is not None:
+            credentials = await asyncio.to_thread(self.role_credentials, config)
+        if credentials is not None:
+            # New environments get fresh credentials an hour before these expire (the spec changes,
+            # so the pool makes a new launch plan); running ones keep theirs.
+            self._spec_renewal[config.environment_key] = credentials.expires - CREDENTIALS_RENEWAL_S
         spec = EnvironmentSpec(
             key=config.environment_key,
             function_name=config.name,
@@ -162,7 +176,7 @@ class InvokeService:
             code_dir=code_dir,
             memory_mb=config.memory_size,
             timeout_s=float(config.timeout),
-            env_vars=function_env(config, self.settings, code_dir),
+            env_vars=function_env(config, self.settings, code_dir, credentials),
             preload=self.settings.preload,
             ephemeral_storage_mb=config.ephemeral_storage,
         )
