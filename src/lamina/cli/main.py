@@ -40,9 +40,9 @@ def _client(ctx: click.Context) -> Client:
 def main(ctx: click.Context, endpoint: str) -> None:
     """Lamina: AWS Lambda you can run yourself.
 
-    `lamina up` serves the AWS Lambda and Kinesis APIs on http://127.0.0.1:4566; boto3 and the AWS
-    CLI work against it with --endpoint-url. The other commands talk to a running server;
-    `lamina streams` manages Kinesis streams (ls, create, describe, put, tail).
+    `lamina up` serves the AWS Lambda, Kinesis, CloudWatch Logs, STS and IAM APIs on
+    http://127.0.0.1:4566; boto3 and the AWS CLI work against it with --endpoint-url. The other
+    commands talk to a running server.
     """
     ctx.obj = Client(endpoint)
 
