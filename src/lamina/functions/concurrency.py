@@ -22,7 +22,8 @@ from typing import TYPE_CHECKING, Protocol
 
 from lamina.errors import InvalidParameterValue, ProvisionedConfigNotFound, ResourceConflict, ResourceNotFound
 from lamina.functions.names import FunctionRef
-from lamina.functions.service import FunctionService, now_lambda_timestamp
+from lamina.functions.service import FunctionService
+from lamina.functions.timestamps import now_lambda_timestamp
 from lamina.model.concurrency import ProvisionedConfig
 from lamina.model.function import LATEST
 from lamina.store.concurrency import ConcurrencyStore

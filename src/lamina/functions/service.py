@@ -1,4 +1,5 @@
-"""The function control plane: create, read, update, delete, tag, publish versions, aliases.
+"""The function control plane: create, read, resolve, update, delete, tag (versions and aliases:
+functions/versions.py, a mixin of this class).
 
 Synchronous and thread-safe (the edge calls it from a worker thread). Every change is durable in
 the store before it returns, and every change notifies the listeners with what changed (the whole
@@ -8,14 +9,12 @@ Lambda cold-starts after any update, while published versions keep their own env
 
 from __future__ import annotations
 
-import base64
 import random
 import threading
 import time
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 
 from lamina.config import Settings
@@ -28,8 +27,11 @@ from lamina.errors import (
 from lamina.functions import aliases as alias_rules
 from lamina.functions import validation as check
 from lamina.functions.names import Arns, FunctionRef, parse_function_ref
+from lamina.functions.paging import decode_marker, encode_marker, page_size
+from lamina.functions.timestamps import now_lambda_timestamp
+from lamina.functions.versions import FunctionStores, VersionsAndAliases
 from lamina.model.function import LATEST, AliasRecord, FunctionConfig, FunctionRecord, frozen_map
-from lamina.store.base import CodeStore, FunctionStore, VersionStore
+from lamina.store.base import CodeStore
 from lamina.store.code import sha256_hex_from_b64
 
 MAX_TAGS = 50
@@ -79,46 +81,7 @@ class ConfigChange:
     revision_id: str | None = None
 
 
-def _same_snapshot(a: FunctionConfig, b: FunctionConfig) -> bool:
-    return all(getattr(a, f) == getattr(b, f) for f in FunctionConfig.__dataclass_fields__ if f not in _UNVERSIONED)
-
-
-def now_lambda_timestamp() -> str:
-    """Lambda's LastModified: a string like 2020-04-10T19:06:32.563+0000."""
-    now = datetime.now(UTC)
-    return now.strftime("%Y-%m-%dT%H:%M:%S.") + f"{now.microsecond // 1000:03d}+0000"
-
-
-class FunctionStores(FunctionStore, VersionStore):
-    """What the control plane needs of a store."""
-
-
-# What a new version is compared on: everything but its identity and timestamps.
-_UNVERSIONED = ("version", "revision_id", "last_modified", "description")
-MAX_PAGE = 50
-
-
-def _encode_marker(text: str) -> str:
-    return base64.urlsafe_b64encode(text.encode()).decode()
-
-
-def _decode_marker(marker: str | None) -> str | None:
-    if not marker:
-        return None
-    try:
-        return base64.b64decode(marker.encode(), altchars=b"-_", validate=True).decode()
-    except (ValueError, UnicodeDecodeError):
-        raise InvalidParameterValue(f"Invalid marker: {marker}") from None
-
-
-def _page_size(max_items: int | None) -> int:
-    limit = MAX_PAGE if max_items is None else max_items
-    if not 1 <= limit <= 10000:
-        raise InvalidParameterValue("MaxItems must be between 1 and 10000")
-    return min(limit, MAX_PAGE)  # Lambda pages at most 50
-
-
-class FunctionService:
+class FunctionService(VersionsAndAliases):
     def __init__(self, settings: Settings, store: FunctionStores, code: CodeStore) -> None:
         self.settings = settings
         self.store = store
@@ -200,26 +163,6 @@ class FunctionService:
             raise self.not_found(ref.name, qualifier)
         return config
 
-    def _load_version(self, name: str, version: str) -> FunctionConfig | None:
-        config = self._versions.get((name, version))
-        if config is not None:
-            return config
-        with self._lock:
-            config = self._versions.get((name, version)) or self.store.get_version(name, version)
-            if config is not None and config.version != LATEST:
-                self._versions[(name, version)] = config
-            return config
-
-    def _load_alias(self, name: str, alias: str) -> AliasRecord | None:
-        record = self._aliases.get((name, alias))
-        if record is not None:
-            return record
-        with self._lock:
-            record = self._aliases.get((name, alias)) or self.store.get_alias(name, alias)
-            if record is not None:
-                self._aliases[(name, alias)] = record
-            return record
-
     def usage(self) -> tuple[int, int]:
         """(number of functions, total size of their code packages), for GetAccountSettings."""
         count = total = 0
@@ -231,12 +174,12 @@ class FunctionService:
         return count, total
 
     def list(self, marker: str | None = None, max_items: int | None = None) -> tuple[list[FunctionRecord], str | None]:
-        limit = _page_size(max_items)
-        rows = self.store.list_functions(after=_decode_marker(marker), limit=limit + 1)
+        limit = page_size(max_items)
+        rows = self.store.list_functions(after=decode_marker(marker), limit=limit + 1)
         next_marker = None
         if len(rows) > limit:
             rows = rows[:limit]
-            next_marker = _encode_marker(rows[-1].config.name)
+            next_marker = encode_marker(rows[-1].config.name)
         return rows, next_marker
 
     def list_all_versions(
@@ -245,22 +188,6 @@ class FunctionService:
         """ListFunctions with FunctionVersion=ALL: every function's $LATEST and published versions."""
         records, next_marker = self.list(marker, max_items)
         return [config for r in records for config in self.store.list_versions(r.config.name)], next_marker
-
-    def list_versions(
-        self, name: str, marker: str | None = None, max_items: int | None = None
-    ) -> tuple[list[FunctionConfig], str | None]:
-        """ListVersionsByFunction: $LATEST, then published versions in ascending order."""
-        self.get(name)
-        limit = _page_size(max_items)
-        configs = self.store.list_versions(name)
-        after = _decode_marker(marker)
-        if after is not None:
-            order = [c.version for c in configs]
-            configs = configs[order.index(after) + 1 :] if after in order else [
-                c for c in configs if c.version != LATEST and int(c.version) > int(after if after.isdigit() else 0)
-            ]  # fmt: skip
-        next_marker = _encode_marker(configs[limit - 1].version) if len(configs) > limit else None
-        return configs[:limit], next_marker
 
     def zip_path(self, config: FunctionConfig) -> Path:
         return self.code.zip_path(sha256_hex_from_b64(config.code_sha256))
@@ -428,151 +355,6 @@ class FunctionService:
         for cache in (self._versions, self._aliases):
             for key in [k for k in cache if k[0] == name]:
                 del cache[key]
-
-    def _delete_version(self, name: str, version: str) -> None:
-        if alias_rules.is_alias(version):
-            raise InvalidParameterValue(
-                f"Deletion of an alias through DeleteFunction is not supported: use DeleteAlias for {version}."
-            )
-        with self._lock:
-            self.get(name)
-            users = [a.name for a in self.store.list_aliases(name) if version in (a.function_version, *a.routing)]
-            if users:
-                raise ResourceConflict(
-                    f"Unable to delete version because the following aliases reference it: [{', '.join(users)}]"
-                )
-            self._versions.pop((name, version), None)
-            if not self.store.delete_version(name, version):
-                raise self.not_found(name, version)
-        self._changed(name, version)
-
-    # -- versions ----------------------------------------------------------------------------
-
-    def publish(
-        self, name: str, code_sha256: str | None = None, description: str | None = None, revision_id: str | None = None
-    ) -> FunctionConfig:
-        """PublishVersion: snapshot $LATEST as the next number, unless it is unchanged since the
-        newest published version (then that version is returned, as Lambda does)."""
-        with self._lock:
-            latest = self.get(name).config
-            if revision_id is not None and revision_id != latest.revision_id:
-                raise PreconditionFailed(
-                    "The Revision Id provided does not match the latest Revision Id. Call the GetFunction/"
-                    "GetAlias API to retrieve the latest Revision Id"
-                )
-            if code_sha256 and code_sha256 != latest.code_sha256:
-                raise PreconditionFailed(
-                    f"CodeSHA256 ({code_sha256}) is different from current CodeSHA256 in $LATEST "
-                    f"({latest.code_sha256}). Please try again with the current CodeSHA256."
-                )
-            published = [c for c in self.store.list_versions(name) if c.version != LATEST]
-            if published and _same_snapshot(published[-1], latest):
-                return published[-1]
-            config = latest.with_changes(
-                version=str(self.store.last_version(name) + 1),
-                description=latest.description if description is None else description,
-                last_modified=now_lambda_timestamp(),
-                revision_id=str(uuid.uuid4()),
-            )
-            self.store.create_version(config, latest_revision=latest.revision_id)
-            self._versions[(name, config.version)] = config
-            return config
-
-    # -- aliases -----------------------------------------------------------------------------
-
-    def alias_not_found(self, name: str, alias: str) -> ResourceNotFound:
-        return ResourceNotFound(f"Cannot find alias arn: {self.arns.function(name, alias)}")
-
-    def get_alias(self, name: str, alias: str) -> AliasRecord:
-        self.get(name)
-        record = self._load_alias(name, alias)
-        if record is None:
-            raise self.alias_not_found(name, alias)
-        return record
-
-    def list_aliases(
-        self, name: str, function_version: str | None = None, marker: str | None = None, max_items: int | None = None
-    ) -> tuple[list[AliasRecord], str | None]:
-        self.get(name)
-        limit = _page_size(max_items)
-        after = _decode_marker(marker) or ""
-        aliases = [
-            a
-            for a in self.store.list_aliases(name)
-            if a.name > after and (function_version is None or function_version in (a.function_version, *a.routing))
-        ]
-        next_marker = _encode_marker(aliases[limit - 1].name) if len(aliases) > limit else None
-        return aliases[:limit], next_marker
-
-    def _check_target(self, name: str, version: str, routing: Mapping[str, float]) -> dict[str, float]:
-        """The alias's versions exist; weights are valid; both versions share role and DLQ."""
-        weights = alias_rules.check_routing(version, routing)
-        configs = []
-        for v in (version, *weights):
-            config = self.get(name).config if v == LATEST else self._load_version(name, v)
-            if config is None:
-                raise self.not_found(name, v)
-            configs.append(config)
-        if len({(c.role, c.dead_letter_target) for c in configs}) > 1:
-            raise InvalidParameterValue(
-                "The versions of an alias with routing must have the same role and the same DeadLetterConfig."
-            )
-        return weights
-
-    def create_alias(
-        self, name: str, alias: str, version: str, description: str = "", routing: Mapping[str, float] | None = None
-    ) -> AliasRecord:
-        alias_rules.check_alias_name(alias)
-        with self._lock:
-            self.get(name)
-            if self._load_alias(name, alias) is not None:
-                raise ResourceConflict(f"Alias already exists: {self.arns.function(name, alias)}")
-            weights = self._check_target(name, version, routing or {})
-            record = AliasRecord(name, alias, version, description, frozen_map(weights), str(uuid.uuid4()))  # type: ignore[arg-type]
-            self.store.put_alias(record, expected_revision=None)
-            self._aliases[(name, alias)] = record
-        self._changed(name, alias)
-        return record
-
-    def update_alias(
-        self,
-        name: str,
-        alias: str,
-        version: str | None = None,
-        description: str | None = None,
-        routing: Mapping[str, float] | None = None,
-        revision_id: str | None = None,
-    ) -> AliasRecord:
-        """UpdateAlias: None leaves a setting as it is; routing {} clears the weights."""
-        with self._lock:
-            current = self.get_alias(name, alias)
-            if revision_id is not None and revision_id != current.revision_id:
-                raise PreconditionFailed(
-                    "The Revision Id provided does not match the latest Revision Id. Call the GetFunction/"
-                    "GetAlias API to retrieve the latest Revision Id"
-                )
-            target = version if version is not None else current.function_version
-            weights = self._check_target(name, target, current.routing if routing is None else routing)
-            record = AliasRecord(
-                name,
-                alias,
-                target,
-                current.description if description is None else description,
-                frozen_map(weights),  # type: ignore[arg-type]
-                str(uuid.uuid4()),
-            )
-            self.store.put_alias(record, expected_revision=current.revision_id)
-            self._aliases[(name, alias)] = record
-        self._changed(name, alias)
-        return record
-
-    def delete_alias(self, name: str, alias: str) -> None:
-        with self._lock:
-            self.get(name)
-            self._aliases.pop((name, alias), None)
-            if not self.store.delete_alias(name, alias):
-                raise self.alias_not_found(name, alias)
-        self._changed(name, alias)
 
     # -- tags --------------------------------------------------------------------------------
 
