@@ -1,4 +1,5 @@
-"""StreamService: Kinesis Data Streams semantics over a StreamStore, without HTTP.
+"""StreamService: Kinesis Data Streams semantics over a StreamStore, without HTTP (the put path:
+streams/puts.py).
 
 The edge (`api/services/kinesis.py`) and, in-process, the event-source-mapping engine call it.
 Sync methods may block on disk (call them from worker threads); `put_records_async` waits for the
@@ -10,45 +11,35 @@ https://docs.aws.amazon.com/kinesis/latest/APIReference/API_PutRecords.html and 
 
 from __future__ import annotations
 
-import asyncio
-import bisect
 import collections
 import logging
 import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
-from concurrent.futures import Future
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from lamina.errors import (
     ExpiredIterator,
     InvalidArgument,
     LimitExceeded,
-    ProvisionedThroughputExceeded,
-    StreamInUse,
     StreamNotFound,
     ValidationError,
 )
 from lamina.sources.streams import resharding
-from lamina.sources.streams.base import Appended, NewStream, ShardClosed, StreamStore
+from lamina.sources.streams.base import NewStream, StreamStore
 from lamina.sources.streams.iterators import IteratorCodec, Position
 from lamina.sources.streams.model import (
-    MAX_HASH_KEY,
-    Entry,
     IteratorType,
-    PutResult,
     Shard,
     Stream,
     StreamMode,
     StreamRecord,
     even_ranges,
-    hash_key_of,
     parse_sequence_number,
-    put_results,
-    sequence_number,
     shard_index,
 )
 from lamina.sources.streams.notify import RecordSignal
+from lamina.sources.streams.puts import RecordPuts
 from lamina.sources.streams.quotas import ShardQuotas
 
 log = logging.getLogger(__name__)
@@ -57,12 +48,10 @@ DEFAULT_RETENTION_HOURS = 24
 MIN_RETENTION_HOURS = 24
 MAX_RETENTION_HOURS = 8760
 ON_DEMAND_SHARDS = 4  # an on-demand stream starts with 4 shards' capacity
-MAX_PUT_RECORDS = 500
 MAX_GET_RECORDS = 10_000
 MAX_GET_BYTES = 10 << 20  # GetRecords returns at most 10 MiB
 MAX_TAGS = 50
 MAX_RESHARDS_PER_DAY = 10  # UpdateShardCount calls per stream per rolling 24 hours
-PUT_ATTEMPTS = 8  # routing a put again after a reshard closed its shard under it
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,15 +64,7 @@ class RecordsPage:
     child_shards: tuple[Shard, ...] = ()  # once a closed shard is read to its end
 
 
-@dataclass(frozen=True, slots=True)
-class _Routed:
-    stream: Stream
-    shard_ids: list[int]  # one per entry
-    throttled: list[bool] | None  # one per entry: refused by the shard's write quota (None: no quotas)
-    records: list[tuple[str, bytes]]  # the admitted entries only
-
-
-class StreamService:
+class StreamService(RecordPuts):
     """Streams, shards, records and iterators. Thread-safe."""
 
     def __init__(
@@ -320,138 +301,6 @@ class StreamService:
                 return deleted
             after = page[-1].name
 
-    # --- putting records -------------------------------------------------------------------------
-
-    def put_records(self, name: str, entries: Sequence[Entry]) -> list[PutResult]:
-        """Store the entries (≤ 500, ≤ 5 MiB); one result per entry, in order. Durable on return."""
-        for _ in range(PUT_ATTEMPTS):
-            routed = self._route(self._stream(name), entries, many=True)
-            future = self._append(routed)
-            if not _closed_under(future):
-                return self._results(routed, _outcome(future))
-            self._forget(name)  # a reshard closed a shard it was routed to: route it again
-        raise self._busy(name)
-
-    async def put_records_async(self, name: str, entries: Sequence[Entry]) -> list[PutResult]:
-        """`put_records` for an event loop: the commit is awaited, not waited for in a thread."""
-        for _ in range(PUT_ATTEMPTS):
-            cached = self._cached(name)
-            stream = cached[0] if cached is not None else await asyncio.to_thread(self._stream, name)
-            routed = self._route(stream, entries, many=True)
-            future = self._append(routed)
-            await asyncio.wait([asyncio.wrap_future(future)])
-            if not _closed_under(future):
-                return self._results(routed, _outcome(future))
-            self._forget(name)
-        raise self._busy(name)
-
-    def put_record(self, name: str, entry: Entry, sequence_number_for_ordering: str | None = None) -> PutResult:
-        if sequence_number_for_ordering is not None and parse_sequence_number(sequence_number_for_ordering) is None:
-            # Counters only grow, so a later put is always ordered after any earlier one: a valid
-            # SequenceNumberForOrdering holds by construction and only needs to be well formed.
-            raise InvalidArgument(
-                f"ExclusiveMinimumSequenceNumber {sequence_number_for_ordering} used in PutRecord on stream"
-                f" {name} under account {self.account_id} is invalid."
-            )
-        for _ in range(PUT_ATTEMPTS):
-            routed = self._route(self._stream(name), [entry], many=False)
-            future = self._append(routed)
-            if not _closed_under(future):
-                return self._results(routed, future.result())[0]  # a failure raises: no partial
-            self._forget(name)
-        raise self._busy(name)
-
-    def _busy(self, name: str) -> StreamInUse:
-        return StreamInUse(f"Stream {name} under account {self.account_id} is being resharded; try again.")
-
-    def _route(self, stream: Stream, entries: Sequence[Entry], many: bool) -> _Routed:
-        if many and not 1 <= len(entries) <= MAX_PUT_RECORDS:
-            raise ValidationError(
-                f"1 validation error detected: Value at 'records' failed to satisfy constraint: Member must"
-                f" have length {'less than or equal to 500' if entries else 'greater than or equal to 1'}"
-            )
-        max_data = stream.max_record_kib * 1024
-        starts, open_shards = self._routing(stream)
-        ids = [s.id for s in open_shards]
-        bisect_right = bisect.bisect_right
-        shard_ids: list[int] = []
-        sizes: list[int] = []
-        total = 0
-        # The hot loop of every put: per-record work kept to the checks, the MD5 and the bisect.
-        for n, entry in enumerate(entries, 1):
-            key = entry.partition_key
-            data = entry.data
-            if not key:
-                raise ValidationError(
-                    f"1 validation error detected: Value null at '{_where(n, many)}partitionKey' failed to"
-                    " satisfy constraint: Member must not be null"
-                )
-            if len(data) > max_data:
-                raise ValidationError(
-                    f"1 validation error detected: Value at '{_where(n, many)}data' failed to satisfy"
-                    f" constraint: Member must have length less than or equal to {max_data}"
-                )
-            encoded = key.encode()
-            size = len(data) + len(encoded)
-            total += size
-            explicit = entry.explicit_hash_key
-            point = hash_key_of(encoded) if explicit is None else _explicit(explicit)
-            shard_ids.append(ids[bisect_right(starts, point) - 1])
-            sizes.append(size)
-        if total > self.max_request_bytes:
-            raise InvalidArgument(f"Records size exceeds {self.max_request_bytes >> 20} MB limit")
-        # Quotas are taken only once the whole call is known to be valid.
-        if not self.quotas.applies(stream):
-            return _Routed(stream, shard_ids, None, [(e.partition_key, e.data) for e in entries])
-        throttled: list[bool] = []
-        records: list[tuple[str, bytes]] = []
-        for shard_id, size, entry in zip(shard_ids, sizes, entries, strict=True):
-            throttled.append(not self.quotas.admit_write(shard_id, size))
-            if not throttled[-1]:
-                records.append((entry.partition_key, entry.data))
-        if not many and throttled[0]:
-            raise self._throttled(stream, shard_ids[0])
-        return _Routed(stream, shard_ids, throttled, records)
-
-    def _append(self, routed: _Routed) -> Future[Appended]:
-        if routed.throttled is None:
-            admitted = routed.shard_ids
-        else:
-            admitted = [i for i, no in zip(routed.shard_ids, routed.throttled, strict=True) if not no]
-        if not admitted:
-            future: Future[Appended] = Future()
-            future.set_result(Appended([], 0))
-            return future
-        future = self.store.append_nowait(admitted, routed.records)
-        shard_ids = set(admitted)
-        future.add_done_callback(lambda f: f.exception() is None and self.signal.notify(shard_ids))
-        return future
-
-    def _results(self, routed: _Routed, appended: Appended | None) -> list[PutResult]:
-        """One result per record; each record the store failed to keep is an InternalFailure,
-        the per-record error PutRecords reports (with ProvisionedThroughputExceededException)."""
-        names = {s.id: s.shard_id for s in routed.stream.shards}
-        if routed.throttled is None and appended is not None:  # the usual case: every record stored
-            return put_results([names[i] for i in routed.shard_ids], appended.counters)
-        throttled_flags = routed.throttled if routed.throttled is not None else [False] * len(routed.shard_ids)
-        counters = iter(appended.counters if appended is not None else ())
-        out = []
-        for shard_id, throttled in zip(routed.shard_ids, throttled_flags, strict=True):
-            if throttled:
-                message = self._throttled(routed.stream, shard_id).message
-                out.append(PutResult(names[shard_id], None, "ProvisionedThroughputExceededException", message))
-            elif appended is None:
-                out.append(PutResult(names[shard_id], None, "InternalFailure", "Internal service failure."))
-            else:
-                out.append(PutResult(names[shard_id], sequence_number(next(counters))))
-        return out
-
-    def _throttled(self, stream: Stream, shard_id: int) -> ProvisionedThroughputExceeded:
-        shard = next(s.shard_id for s in stream.shards if s.id == shard_id)
-        return ProvisionedThroughputExceeded(
-            f"Rate exceeded for shard {shard} in stream {stream.name} under account {self.account_id}."
-        )
-
     # --- reading records -------------------------------------------------------------------------
 
     def get_shard_iterator(
@@ -565,43 +414,6 @@ def _closed_before(shard: Shard, ms: int) -> bool:
 
 def _open_by_hash(stream: Stream) -> list[Shard]:
     return sorted((s for s in stream.shards if s.is_open), key=lambda s: s.start_hash)
-
-
-def _closed_under(future: Future[Appended]) -> bool:
-    """Whether the append failed because a reshard closed a shard it was routed to (waits)."""
-    try:
-        future.result()
-    except ShardClosed:
-        return True
-    except Exception:
-        return False
-    return False
-
-
-def _where(n: int, many: bool) -> str:
-    """Where a bad record sits, as validation messages name it."""
-    return f"records.{n}.member." if many else ""
-
-
-def _explicit(text: str) -> int:
-    value = int(text) if text.isdigit() else -1
-    if not 0 <= value <= MAX_HASH_KEY:
-        raise InvalidArgument(
-            f"Invalid ExplicitHashKey. ExplicitHashKey must be in the range: [0, 2^128-1]. Specified value was {text}"
-        )
-    return value
-
-
-def _outcome(future: Future[Appended]) -> Appended | None:
-    """The append's result; None if the store failed (nothing of it was stored). A stream deleted
-    under the put is the caller's error, raised as such."""
-    try:
-        return future.result()
-    except StreamNotFound:
-        raise
-    except Exception:
-        log.exception("appending records failed")
-        return None
 
 
 def _expired(issued_ms: int, now_ms: int, ttl_ms: int) -> ExpiredIterator:
