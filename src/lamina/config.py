@@ -102,6 +102,9 @@ class Settings:
     max_concurrency: int = field(default_factory=_default_concurrency)  # LAMINA_MAX_CONCURRENCY
     # LAMINA_INTERPRETERS="python3.12=/usr/bin/python3.12,..." overrides the discovered map.
     interpreters: Mapping[str, str] = field(default_factory=discover_interpreters)
+    # LAMINA_TOOLCHAINS="node=/opt/node/bin/node,ruby=...,java=..." overrides where the toolchains
+    # of non-Python runtimes are (runtime/runtimes.py); default: found on PATH.
+    toolchains: str = ""
     preload: tuple[str, ...] = ("boto3",)  # LAMINA_PRELOAD (comma-separated; empty for none)
     # LAMINA_PRELOAD_SERVICES: botocore models a zygote that preloads boto3 loads ahead, so a
     # handler's first boto3.client(<one of these>) is cheap (comma-separated; `none` for none).
@@ -171,6 +174,11 @@ class Settings:
         exact = self.interpreters.get(runtime)
         if exact:
             return exact, True
+        if not runtime.startswith("python"):
+            # Runtime API runtimes (runtime/runtimes.py) fork from the host Python's zygote, then
+            # exec their bootstrap: they share its zygote and spares with the host's functions.
+            host = f"python{sys.version_info[0]}.{sys.version_info[1]}"
+            return self.interpreters.get(host) or sys.executable, False
         return sys.executable, False
 
     @classmethod

@@ -124,7 +124,7 @@ class Platform:
         runtimes = {r.config.runtime for r in records} | {f"python{sys.version_info[0]}.{sys.version_info[1]}"}
         for runtime in sorted(runtimes):
             try:
-                await self.pool.prestart(self.settings.interpreter_for(runtime)[0], self.settings.preload)
+                await self.pool.prestart(self.settings.interpreter_for(runtime)[0], self.settings.preload, runtime)
             except Exception as exc:  # a runtime that cannot start fails its invokes, not the server
                 log.warning("could not pre-start the %s zygote: %s", runtime, exc)
 

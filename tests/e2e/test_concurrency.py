@@ -238,6 +238,11 @@ def test_scaling_rate_throttles_cold_starts_not_warm_reuse(tmp_path):
         slow = json.dumps({"sleep": 2.5}).encode()  # under the 3 s timeout
         threads, results = started_in_background(lambda: lam.invoke(FunctionName="burst", Payload=slow), 1)
         wait_running(server, 1)
+        # Its environment is starting (it has taken the token): a lease alone comes before that.
+        deadline = time.monotonic() + 10
+        while server.health()["starting"] + server.health()["busy"] < 1:
+            assert time.monotonic() < deadline, server.health()
+            time.sleep(0.01)
         response = throttle_of(lambda: lam.invoke(FunctionName="burst", Payload=b"{}"))
         assert response["Reason"] == "FunctionInvocationRateLimitExceeded"
         for thread in threads:

@@ -213,7 +213,7 @@ class FunctionService(VersionsAndAliases):
 
     def create(self, draft: FunctionDraft) -> FunctionRecord:
         check.check_package_type(draft.package_type)
-        runtime = check.check_runtime(draft.runtime)
+        runtime = check.check_runtime(draft.runtime, self.settings)
         handler = check.check_handler(draft.handler)
         if draft.layers:
             raise InvalidParameterValue("Layers are not supported by Lamina yet.")
@@ -303,7 +303,7 @@ class FunctionService(VersionsAndAliases):
 
         def apply(current: FunctionRecord) -> FunctionRecord:
             old = current.config
-            runtime = check.check_runtime(change.runtime) if change.runtime is not None else old.runtime
+            runtime = check.check_runtime(change.runtime, self.settings) if change.runtime is not None else old.runtime
             config = old.with_changes(
                 role=change.role if change.role is not None else old.role,
                 handler=check.check_handler(change.handler) if change.handler is not None else old.handler,

@@ -13,6 +13,7 @@ from collections.abc import Mapping
 
 from lamina.config import PYTHON_RUNTIMES, Settings
 from lamina.errors import InvalidParameterValue
+from lamina.runtime import runtimes
 
 # AWS sets these itself; CreateFunction/UpdateFunctionConfiguration reject them.
 RESERVED_ENV = frozenset(
@@ -29,7 +30,13 @@ _ENV_KEY = re.compile(r"[a-zA-Z][a-zA-Z0-9_]+")
 DEPRECATED_PYTHON = ("python2.7", "python3.6", "python3.7", "python3.8")
 
 
-def check_runtime(runtime: str | None) -> str:
+def check_runtime(runtime: str | None, settings: Settings | None = None) -> str:
+    """A runtime Lamina knows and can run here (a missing toolchain is named, never a hang at invoke)."""
+    if runtime is not None and runtimes.uses_runtime_api(runtime):
+        problem = runtimes.missing(runtime, settings) if settings is not None else None
+        if problem is not None:
+            raise InvalidParameterValue(problem)
+        return runtime
     if not runtime:
         raise InvalidParameterValue(
             "Runtime and Handler are mandatory parameters for functions created with deployment packages."
@@ -41,7 +48,7 @@ def check_runtime(runtime: str | None) -> str:
         )
     if runtime not in PYTHON_RUNTIMES:
         raise InvalidParameterValue(
-            f"Runtime {runtime} is not supported by Lamina yet: supported runtimes are {', '.join(PYTHON_RUNTIMES)}."
+            f"Runtime {runtime} is not supported by Lamina yet: supported runtimes are {', '.join(runtimes.CATALOGUE)}."
         )
     return runtime
 

@@ -68,4 +68,6 @@ def function_env(
         env["AWS_ACCESS_KEY_ID"] = env["AWS_ACCESS_KEY"] = credentials.access_key_id
         env["AWS_SECRET_ACCESS_KEY"] = credentials.secret_access_key
         env["AWS_SESSION_TOKEN"] = credentials.session_token
+    if config.runtime.startswith("provided"):
+        del env["AWS_EXECUTION_ENV"]  # AWS sets none for custom runtimes
     return env

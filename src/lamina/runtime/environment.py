@@ -45,6 +45,7 @@ from lamina.runtime import faults
 from lamina.runtime.base import EnvironmentSpec, EnvironmentState, Invocation, LogLine, RunResult
 from lamina.runtime.limits import MB, EnvironmentLimits, Limits, kill_all
 from lamina.runtime.output import Output, make_pipe
+from lamina.runtime.runtime_api import RuntimeApi
 from lamina.runtime.sandbox import Sandbox
 from lamina.runtime.zygote import Zygote, ZygoteDied
 
@@ -71,6 +72,9 @@ class LaunchPlan:
     init_timeout_s: float
     max_processes: int = 1024
     max_files: int = 1024
+    # Runtime API runtimes (runtimes.py): what the process execs once sandboxed; empty for the
+    # Python fast path, which runs the handler in the forked process itself.
+    command: tuple[str, ...] = ()
 
 
 def log_stream_name(version: str, hex_id: str, now: float | None = None) -> str:
@@ -98,11 +102,13 @@ class _Channel(asyncio.Protocol):
             self.env._event(("frame", header, body))
 
     def eof_received(self) -> bool:
-        self.env._event(("died",))
+        if not self.env.exec_mode:  # an exec'd runtime closes the channel at exec: only its exit counts
+            self.env._event(("died",))
         return False
 
     def connection_lost(self, exc: Exception | None) -> None:
-        self.env._event(("died",))
+        if not self.env.exec_mode:
+            self.env._event(("died",))
 
 
 class EnvironmentProcess:
@@ -134,6 +140,7 @@ class EnvironmentProcess:
         self.output: Output | None = None
         self.transport: asyncio.Transport | None = None
         self.listener: Callable[[tuple[Any, ...]], None] | None = None  # the adopting environment
+        self.exec_mode = False  # set when it is handed a Runtime API runtime to exec
         self._pool_limits = limits
         self._sandbox = sandbox
         self._max_processes = max_processes
@@ -325,6 +332,7 @@ class ProcessEnvironment:
         self._init_failure: tuple[Any, ...] | None = None
         self._invoked = False
         self._rss_kb = 0
+        self._api: RuntimeApi | None = None  # Runtime API runtimes only
 
     @property
     def pid(self) -> int:
@@ -361,6 +369,10 @@ class ProcessEnvironment:
             proc.limits.set_memory(spec.memory_mb)  # before the process learns whose it is
             proc.output.cap = plan.output_cap
             self._waiter = loop.create_future()
+            if plan.command:
+                self._api = RuntimeApi(self._event, plan.response_limit, proc.uid)
+                await self._api.start()
+                proc.exec_mode = True
             proc.send({"t": "spec", "spec": self._child_spec()})
         except OSError as exc:
             self.kill()
@@ -409,7 +421,12 @@ class ProcessEnvironment:
         env = dict(plan.env)
         env["AWS_LAMBDA_LOG_STREAM_NAME"] = self.log_stream
         env["TMPDIR"] = env["HOME"] = str(proc.scratch)
+        extra: dict[str, Any] = {}
+        if self._api is not None:
+            env["AWS_LAMBDA_RUNTIME_API"] = self._api.address
+            extra["exec"] = list(plan.command)
         return {
+            **extra,
             "env": env,
             "cwd": str(spec.code_dir),
             "path": list(plan.path),
@@ -436,22 +453,13 @@ class ProcessEnvironment:
         deadline_ms = invocation.deadline_ms
         if first:  # the init phase does not eat into the first invocation's time
             deadline_ms = max(deadline_ms, int(time.time() * 1000 + timeout * 1000))
-        header: dict[str, Any] = {
-            "id": invocation.request_id,
-            "deadline": deadline_ms,
-            "arn": invocation.invoked_function_arn,
-        }
-        if invocation.client_context:
-            header["cc"] = invocation.client_context
-        if invocation.cognito_identity:
-            header["ci"] = invocation.cognito_identity
-        if invocation.trace_id:
-            header["trace"] = invocation.trace_id
-
         waiter = self._waiter = self._loop.create_future()
         timer = self._loop.call_later(timeout, self._on_timeout)
         started = time.perf_counter()
-        self._proc.send(header, invocation.payload)
+        if self._api is not None:
+            self._api.deliver(invocation, deadline_ms)
+        else:
+            self._send(invocation, deadline_ms)
         self._limits.watch(self.pid, self.kill)
         try:
             event = await waiter
@@ -478,9 +486,26 @@ class ProcessEnvironment:
             result.init_logs, self._init_logs = self._init_logs, []
         return result
 
+    def _send(self, invocation: Invocation, deadline_ms: int) -> None:
+        header: dict[str, Any] = {
+            "id": invocation.request_id,
+            "deadline": deadline_ms,
+            "arn": invocation.invoked_function_arn,
+        }
+        if invocation.client_context:
+            header["cc"] = invocation.client_context
+        if invocation.cognito_identity:
+            header["ci"] = invocation.cognito_identity
+        if invocation.trace_id:
+            header["trace"] = invocation.trace_id
+        self._proc.send(header, invocation.payload)
+
     def _completed(self, header: dict[str, Any], body: bytes, duration_ms: float) -> RunResult:
         assert self._output is not None
-        self._rss_kb = header.get("rss", self._rss_kb)
+        if self._api is not None:
+            self._rss_kb = max(self._rss_kb, _peak_rss_kb(self.pid))
+        else:
+            self._rss_kb = header.get("rss", self._rss_kb)
         kind = header["t"]
         outcome, error_type, payload = Outcome.SUCCESS, None, body
         if kind == "err":
@@ -589,6 +614,8 @@ class ProcessEnvironment:
         """SIGKILL the environment and everything it started; release resources in the background."""
         self.state = EnvironmentState.DEAD
         self._proc.kill()
+        if self._api is not None:
+            self._api.close()
 
     @property
     def released(self) -> bool:
@@ -598,7 +625,21 @@ class ProcessEnvironment:
     async def stop(self) -> None:
         """Kill the environment and wait until its resources are released."""
         self.state = EnvironmentState.DEAD
+        if self._api is not None:
+            self._api.close()
         await self._proc.stop()
 
     def __repr__(self) -> str:
         return f"<ProcessEnvironment {self.id[:8]} {self.spec.function_name} pid={self.pid} {self.state}>"
+
+
+def _peak_rss_kb(pid: int) -> int:
+    """VmHWM of an exec'd runtime's process (a Python environment reports its own)."""
+    try:
+        with open(f"/proc/{pid}/status", "rb") as f:
+            for line in f:
+                if line.startswith(b"VmHWM:"):
+                    return int(line.split()[1])
+    except (OSError, ValueError, IndexError):
+        pass
+    return 0

@@ -28,6 +28,7 @@ import asyncio
 import contextlib
 import logging
 import os
+import subprocess
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
@@ -36,6 +37,7 @@ from types import TracebackType
 
 from lamina.config import Settings
 from lamina.errors import ServiceError
+from lamina.runtime import runtimes
 from lamina.runtime.base import EnvironmentSpec, EnvironmentState, LogLine
 from lamina.runtime.environment import EnvironmentProcess, LaunchPlan, ProcessEnvironment
 from lamina.runtime.limits import Limits
@@ -215,9 +217,12 @@ class ProcessPool:
 
     # Beyond the contract ---------------------------------------------------------------------
 
-    async def prestart(self, interpreter: str, preload: tuple[str, ...] = ()) -> None:
-        """Start a zygote ahead of the first invocation (server start-up)."""
+    async def prestart(self, interpreter: str, preload: tuple[str, ...] = (), runtime: str | None = None) -> None:
+        """Start a zygote ahead of the first invocation (server start-up); for a Runtime API
+        `runtime`, also probe its toolchain and build its bootstrap (Java's is compiled once)."""
         await self._zygote(interpreter, preload)
+        if runtime is not None and runtimes.uses_runtime_api(runtime):
+            await asyncio.to_thread(runtimes.prepare, runtime, self.settings)
 
     def reap_idle(self) -> None:
         """Stop environments idle for longer than the keep-alive; forget finished ones."""
@@ -477,13 +482,33 @@ class ProcessPool:
             assert zygote.info is not None
         info = zygote.info
         path = (str(spec.code_dir), *map(str, spec.layer_paths), *zygote.extra_path, *info.stdlib)
+        env = self._environment_variables(spec, info.executable)
+        note = interpreter_note(spec.runtime, spec.interpreter, info.version)
+        command: tuple[str, ...] = ()
+        readable = path
+        if runtimes.uses_runtime_api(spec.runtime):
+            # Forked from the zygote like any environment (the sandbox is the same), then it execs
+            # the runtime's bootstrap, which speaks the Runtime API (decision 0100).
+            try:
+                launch = await asyncio.to_thread(
+                    runtimes.launch, spec.runtime, spec.code_dir, spec.memory_mb, self.settings
+                )
+            except (RuntimeError, OSError, subprocess.SubprocessError) as exc:
+                raise ServiceError(f"cannot start runtime {spec.runtime}: {exc}") from exc
+            command, note, readable = launch.command, launch.note, launch.paths
+            extra = dict(launch.env)
+            tool_dir = extra.pop("PATH", "").split(":", 1)[0]
+            env = {**env, **{k: v for k, v in extra.items() if k not in spec.env_vars}}
+            if tool_dir and tool_dir not in env.get("PATH", "").split(":"):  # `node` etc. on PATH
+                env["PATH"] = f"{tool_dir}:{env['PATH']}" if env.get("PATH") else tool_dir
         plan = LaunchPlan(
             spec=spec,
             zygote=zygote,
-            env=self._environment_variables(spec, info.executable),
+            env=env,
             path=path,
-            drop_privileges=self._get_sandbox().can_drop(path),
-            interpreter_note=interpreter_note(spec.runtime, spec.interpreter, info.version),
+            command=command,
+            drop_privileges=self._get_sandbox().can_drop(readable),
+            interpreter_note=note,
             response_limit=self.settings.response_payload_limit,
             output_cap=self.settings.max_log_bytes_per_invoke,
             init_timeout_s=self.init_timeout_s + spec.timeout_s,

@@ -37,7 +37,7 @@ def test_runtimes():
     with pytest.raises(InvalidParameterValue, match="no longer supported"):
         check.check_runtime("python2.7")
     with pytest.raises(InvalidParameterValue, match="not supported by Lamina yet"):
-        check.check_runtime("nodejs20.x")
+        check.check_runtime("dotnet8")  # Node.js, Ruby, Java and provided* are (tests/unit/runtime/test_runtimes.py)
     with pytest.raises(InvalidParameterValue, match="mandatory"):
         check.check_runtime(None)
 

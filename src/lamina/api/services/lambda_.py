@@ -22,6 +22,7 @@ from lamina.functions.service import ConfigChange, FunctionDraft, FunctionServic
 from lamina.invoke.service import InvokeService
 from lamina.model.function import LATEST, FunctionConfig
 from lamina.model.invocation import InvocationType, InvokeRequest
+from lamina.runtime import runtimes
 from lamina.store.code import sha256_hex_from_b64
 
 Params = dict[str, Any]
@@ -95,6 +96,8 @@ def function_configuration(config: FunctionConfig, functions: FunctionService, q
 
 def runtime_version(config: FunctionConfig, settings: Settings) -> Params:
     """Which interpreter really runs the code: said out loud when it is not the requested one."""
+    if runtimes.uses_runtime_api(config.runtime):
+        return runtimes.version_config(config.runtime, settings)
     interpreter, exact = settings.interpreter_for(config.runtime)
     arn = f"arn:aws:lambda:{settings.region}::runtime:lamina-{config.runtime}"
     if exact:

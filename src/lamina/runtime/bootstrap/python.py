@@ -514,6 +514,42 @@ def run_environment(sock, spec):
 
 
 # --------------------------------------------------------------------------------------------
+# Runtime API runtimes: the sandboxed child becomes the runtime's bootstrap
+
+
+def exec_runtime(sock, argv):
+    """Replace this process (sandbox in place: session, cgroups, rlimits, uid, variables, cwd)
+    with a runtime that speaks the Runtime API (runtime_api.py). The channel is close-on-exec;
+    before the exec it can still report a bootstrap that cannot start, as AWS does
+    (Runtime.InvalidEntrypoint)."""
+    program = argv[0]
+    problem = None
+    if not os.path.isfile(program):
+        problem = "Couldn't find valid bootstrap(s): [{}]".format(program)
+    elif not os.access(program, os.X_OK):
+        problem = "Couldn't find valid bootstrap(s): [{}] (it is not executable)".format(program)
+    if problem is None:
+        for signum in (signal.SIGPIPE, signal.SIGXFSZ, signal.SIGINT, signal.SIGTERM):
+            try:
+                signal.signal(signum, signal.SIG_DFL)  # Python ignores SIGPIPE and SIGXFSZ
+            except (OSError, ValueError):
+                pass
+        _flush_streams()
+        keep = sock.fileno()
+        os.closerange(3, keep)  # nothing of the zygote's leaks into the runtime
+        os.closerange(keep + 1, 65536)
+        try:
+            os.execve(program, argv, os.environ)
+        except OSError as e:
+            problem = "Couldn't start bootstrap {}: {}".format(program, e)
+    error = make_error(problem, "Runtime.InvalidEntrypoint", None)
+    sys.stdout.write("[ERROR] Runtime.InvalidEntrypoint: {}\n".format(problem))
+    _flush_streams()
+    _send_frame(sock, {"t": "init", "ok": False}, json.dumps(error).encode("utf-8"))
+    return 1
+
+
+# --------------------------------------------------------------------------------------------
 # Sandboxing the forked child
 
 
@@ -640,7 +676,7 @@ def _child_main(prep, chan_fd, out_fd):
             os._exit(0)
         spec = header["spec"]
         _assume_spec(spec, prep["zygote_pid"])
-        code = run_environment(sock, spec)
+        code = exec_runtime(sock, spec["exec"]) if spec.get("exec") else run_environment(sock, spec)
     except SystemExit as e:
         # sys.exit() from user code ends the environment the way the interpreter would.
         if e.code is None:
