@@ -158,6 +158,9 @@ def test_idle_environments_are_reaped_after_the_keep_alive(tmp_path):
         deadline = time.monotonic() + 10
         while server.get_json("/_lamina/health").get("environments", 1) and time.monotonic() < deadline:
             time.sleep(0.2)
+        # The pool has let it go; the SIGKILL it sent lands and the zygote reaps it just after.
+        while _alive(first) and time.monotonic() < deadline:
+            time.sleep(0.05)
         assert not _alive(first)  # the idle environment's process is gone
         response, again = invoke_json(lam, "napper", LogType="Tail")
         assert again != first and "Init Duration" in base64.b64decode(response["LogResult"]).decode()
@@ -166,8 +169,9 @@ def test_idle_environments_are_reaped_after_the_keep_alive(tmp_path):
 
 
 def _alive(pid: int) -> bool:
+    """Whether the process still runs: a zombie (killed, not yet reaped by its zygote) does not."""
     try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().rpartition(")")[2].split()[0] != "Z"
+    except FileNotFoundError:
         return False
-    return True
