@@ -121,6 +121,11 @@ class Settings:
     async_backoff_max_seconds: float = 300.0  # LAMINA_ASYNC_BACKOFF_MAX_SECONDS
     # How long an event may wait when its EventInvokeConfig sets no MaximumEventAgeInSeconds (AWS: 6 h).
     async_max_event_age_seconds: float = 21600.0  # LAMINA_ASYNC_MAX_EVENT_AGE_SECONDS
+    # Event source mappings: a failing batch is retried after base, 2 x base, ... up to max; the
+    # smallest MaximumRecordAgeInSeconds besides -1 (AWS: 60; tests lower it to run in seconds).
+    mapping_retry_base_seconds: float = 1.0  # LAMINA_MAPPING_RETRY_BASE_SECONDS
+    mapping_retry_max_seconds: float = 30.0  # LAMINA_MAPPING_RETRY_MAX_SECONDS
+    mapping_min_record_age_seconds: int = 60  # LAMINA_MAPPING_MIN_RECORD_AGE_SECONDS
     # Concurrency: reservations must leave this many executions unreserved (AWS: 100); None = the
     # smaller of 100 and a tenth of max_concurrency, so small machines can still reserve.
     min_unreserved_concurrency: int | None = None  # LAMINA_MIN_UNRESERVED_CONCURRENCY

@@ -86,6 +86,12 @@ class ResourceConflict(ClientError):
     status = 409
 
 
+class ResourceInUse(ClientError):
+    """Raised when an event source mapping is in a transitional state (Creating, Updating, ...)."""
+
+    code = "ResourceInUseException"
+
+
 class PreconditionFailed(ClientError):
     """Raised when a RevisionId or CodeSha256 precondition does not hold."""
 

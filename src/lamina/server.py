@@ -20,6 +20,7 @@ import uvicorn
 
 from lamina.api.admin import AdminRoutes
 from lamina.api.admin_events import EventAdminRoutes
+from lamina.api.admin_mappings import MappingAdminRoutes
 from lamina.api.app import EdgeApp
 from lamina.api.server import server_config
 from lamina.api.services.iam import IamApi
@@ -27,6 +28,7 @@ from lamina.api.services.kinesis import register_kinesis
 from lamina.api.services.lambda_ import CodeUrls, LambdaApi
 from lamina.api.services.lambda_async import AsyncInvokeApi
 from lamina.api.services.lambda_concurrency import ConcurrencyApi
+from lamina.api.services.lambda_mappings import MappingsApi
 from lamina.api.services.lambda_versions import VersionsApi
 from lamina.api.services.logs import register_logs
 from lamina.api.services.sts import StsApi, api_credentials
@@ -40,6 +42,7 @@ from lamina.invoke.sandbox_env import RoleCredentials
 from lamina.invoke.service import InvokeService
 from lamina.model.function import FunctionConfig
 from lamina.runtime.pool import ProcessPool
+from lamina.sources.mappings.platform import EventSourceMappings
 from lamina.store.code import FileCodeStore
 from lamina.store.sqlite import SqliteStore
 from lamina.store.sqlite.events import SqliteEventStore
@@ -83,8 +86,11 @@ class Platform:
         lambda_handlers.update(ConcurrencyApi(self.concurrency, self.provisioner).handlers())
         # Other rooms of the Lambda API (concurrency, asynchronous invocation) add their operations here.
         lambda_handlers.update(AsyncInvokeApi(self.asynchronous.configs, self.invoker).handlers())
-        self.app.register_service("lambda", lambda_handlers)
         self.streams = register_kinesis(self.app, settings, self.store.database)
+        self.mappings = EventSourceMappings(settings, self.store.database, self.functions, self.invoker,
+                                            self.streams, self.asynchronous)  # fmt: skip
+        lambda_handlers.update(MappingsApi(self.mappings.service).handlers())
+        self.app.register_service("lambda", lambda_handlers)
         self.app.register_service("sts", StsApi(self.tokens).handlers())
         self.app.register_service("iam", IamApi(self.iam, self.tokens).handlers())
         if settings.strict_roles:
@@ -95,6 +101,8 @@ class Platform:
         self.app.register_route("/_lamina/", admin.handle, methods=("GET",))
         events_admin = EventAdminRoutes(self.asynchronous.queue, self.app.authorize)
         self.app.register_route("/_lamina/events/", events_admin.handle, methods=("GET", "POST"))
+        mappings_admin = MappingAdminRoutes(self.mappings.service, self.app.authorize)
+        self.app.register_route("/_lamina/mappings/", mappings_admin.handle, methods=("GET", "POST"))
         self.app.on_startup.append(self._startup)
         self.app.on_shutdown.append(self._shutdown)
 
@@ -116,6 +124,7 @@ class Platform:
         )
         self._prestart = loop.create_task(self._prestart_zygotes())
         await self.asynchronous.start()  # recovers queued events and starts the consumer
+        await self.mappings.start()  # resumes enabled event source mappings at their checkpoints
         self._provisioning = loop.create_task(self.provisioner.start())
 
     async def _prestart_zygotes(self) -> None:
@@ -130,6 +139,7 @@ class Platform:
 
     async def _shutdown(self) -> None:
         self._prestart.cancel()
+        await self.mappings.stop()  # after the batches in flight (before the queue and the pool go)
         await self.asynchronous.stop()
         self._provisioning.cancel()
         await self.pool.close()

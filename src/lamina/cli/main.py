@@ -16,6 +16,7 @@ from lamina.cli.client import DEFAULT_ENDPOINT, Client, aws_errors
 from lamina.cli.concurrency import concurrency
 from lamina.cli.events import events
 from lamina.cli.iam import iam
+from lamina.cli.mappings import mappings
 from lamina.cli.package import build_zip
 from lamina.cli.streams import streams
 from lamina.cli.versions import alias, publish, versions
@@ -281,6 +282,7 @@ main.add_command(streams)
 main.add_command(concurrency)
 main.add_command(iam)
 main.add_command(events)
+main.add_command(mappings)
 main.add_command(publish)
 main.add_command(versions)
 main.add_command(alias)

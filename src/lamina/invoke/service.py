@@ -105,7 +105,7 @@ class InvokeService:
             if len(request.payload) > limit:
                 raise RequestTooLarge(f"Request must be smaller than {limit} bytes for the InvokeFunction operation")
         payload = request.payload or b"{}"
-        if len(payload) <= INLINE_JSON_CHECK_BYTES:  # larger ones are checked off the event loop
+        if len(payload) <= INLINE_JSON_CHECK_BYTES and not request.trusted_json:  # larger: off the event loop
             check_json(payload)
         client_context = None
         if request.client_context:
@@ -117,7 +117,7 @@ class InvokeService:
 
     async def invoke(self, request: InvokeRequest) -> InvokeResult:
         prepared = self.prepare(request)
-        if len(prepared.payload) > INLINE_JSON_CHECK_BYTES:
+        if len(prepared.payload) > INLINE_JSON_CHECK_BYTES and not request.trusted_json:
             await asyncio.to_thread(check_json, prepared.payload)
         config = prepared.config
         if request.invocation_type == InvocationType.DRY_RUN:

@@ -104,6 +104,11 @@ class EventQueue:
     async def commit(self, ops: Sequence[EventOp]) -> None:
         """Apply ops durably, then schedule the events they enqueue (destination deliveries)."""
         await asyncio.wrap_future(self.store.apply_nowait(ops))
+        self.committed(ops)
+
+    def committed(self, ops: Sequence[EventOp]) -> None:
+        """Schedule the events `ops` enqueued, once another store committed them in its own
+        transaction (a mapping's on-failure record commits with the mapping's checkpoint)."""
         for op in ops:
             if isinstance(op, Enqueue):
                 self._schedule(op.event)

@@ -266,6 +266,42 @@ MIGRATIONS: list[str] = [
     ) WITHOUT ROWID;
     CREATE INDEX sts_sessions_by_expiry ON sts_sessions (expires);
     """,
+    # 7: event source mappings (sources/mappings): the mapping's settings as JSON, a checkpoint
+    # per (mapping, shard) that moves only once a batch's outcome is decided, and the batches that
+    # went to OnFailure, kept with their records for `lamina mappings replay`
+    """
+    CREATE TABLE event_source_mappings (
+        uuid            TEXT NOT NULL PRIMARY KEY,
+        function        TEXT NOT NULL,              -- the function's name (unqualified)
+        source_arn      TEXT NOT NULL,
+        config          TEXT NOT NULL,              -- JSON of MappingConfig
+        created         REAL NOT NULL               -- epoch seconds: listing order
+    ) WITHOUT ROWID;
+    CREATE INDEX event_source_mappings_by_function ON event_source_mappings (function);
+    CREATE INDEX event_source_mappings_by_source ON event_source_mappings (source_arn);
+
+    CREATE TABLE mapping_checkpoints (
+        uuid            TEXT NOT NULL,
+        shard           TEXT NOT NULL,              -- the source's shard id
+        position        TEXT NOT NULL,              -- the source's position: processed up to here
+        finished        INTEGER NOT NULL DEFAULT 0, -- a closed shard read to its end
+        window          TEXT,                       -- an open tumbling window: JSON [start, end, state]
+        updated         REAL NOT NULL,
+        PRIMARY KEY (uuid, shard)
+    ) WITHOUT ROWID;
+
+    CREATE TABLE mapping_failed_batches (
+        id              INTEGER PRIMARY KEY AUTOINCREMENT,
+        uuid            TEXT NOT NULL,
+        shard           TEXT NOT NULL,
+        condition       TEXT NOT NULL,
+        record          TEXT NOT NULL,              -- the OnFailure record (JSON) as delivered
+        payload         BLOB NOT NULL,              -- the batch's event ({"Records": [...]})
+        failed          REAL NOT NULL,
+        replayed        REAL                        -- last replay, NULL if never
+    );
+    CREATE INDEX mapping_failed_batches_by_uuid ON mapping_failed_batches (uuid);
+    """,
 ]
 
 
