@@ -14,14 +14,12 @@ is missing are left out (and said so).
 from __future__ import annotations
 
 import argparse
-import io
 import os
 import shutil
 import subprocess
 import sys
 import tempfile
 import time
-import zipfile
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -36,6 +34,7 @@ from bench.server import HOST_RUNTIME, ROLE, LaminaServer
 from bench.stats import Summary
 from lamina.config import Settings
 from lamina.runtime import runtimes
+from lamina.testing import awslambdaric_files, function_zip
 
 DOC = machine.ROOT / "docs" / "benchmarks.md"
 SECTION = "runtimes"
@@ -91,38 +90,15 @@ AWS_COLD = {
 }
 
 
-def package(files: dict[str, str | bytes], executable: tuple[str, ...] = ()) -> bytes:
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
-        for name, content in files.items():
-            info = zipfile.ZipInfo(name)
-            info.external_attr = (0o100755 if name in executable else 0o100644) << 16
-            info.compress_type = zipfile.ZIP_DEFLATED
-            archive.writestr(info, content)
-    return buffer.getvalue()
+package = function_zip
 
 
 def ric_package(settings: Settings) -> bytes | None:
     try:
-        import awslambdaric
-        import simplejson
-        import snapshot_restore_py
+        files = awslambdaric_files(settings.interpreter_for(HOST_RUNTIME)[0])
     except ImportError:
         return None
-    python = settings.interpreter_for(HOST_RUNTIME)[0]
-    files: dict[str, str | bytes] = {
-        "bootstrap": f'#!/bin/sh\nexec {python} -m awslambdaric "$_HANDLER"\n',
-        "app.py": PYTHON,
-        "snapshot_restore_py.py": Path(snapshot_restore_py.__file__).read_bytes(),
-    }
-    site = Path(awslambdaric.__file__).parent.parent
-    for package_dir in (Path(awslambdaric.__file__).parent, Path(simplejson.__file__).parent):
-        for path in package_dir.rglob("*"):
-            if path.is_file() and "__pycache__" not in path.parts:
-                files[str(path.relative_to(site))] = path.read_bytes()
-    for extension in site.glob("runtime_client*.so"):
-        files[extension.name] = extension.read_bytes()
-    return package(files, executable=("bootstrap",))
+    return package({**files, "app.py": PYTHON}, executable=("bootstrap",))
 
 
 def go_package(tmp: Path) -> bytes | None:

@@ -126,3 +126,40 @@ class LocalLamina:
 
     def __exit__(self, *exc_info: object) -> None:
         self.stop()
+
+
+def function_zip(files: Mapping[str, str | bytes], executable: tuple[str, ...] = ()) -> bytes:
+    """A deployment package; the names in `executable` get mode 0755 (a `bootstrap`, say)."""
+    import io
+    import zipfile
+
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        for name, content in files.items():
+            info = zipfile.ZipInfo(name)
+            info.external_attr = (0o100755 if name in executable else 0o100644) << 16
+            info.compress_type = zipfile.ZIP_DEFLATED
+            archive.writestr(info, content)
+    return buffer.getvalue()
+
+
+def awslambdaric_files(python: str) -> dict[str, str | bytes]:
+    """AWS's Python runtime interface client (awslambdaric, installed here) and its dependencies
+    vendored as `pip install --target` lays them out, with a `bootstrap` that runs it on `python`:
+    add an `app.py` and it is a `provided.*` function speaking the Runtime API."""
+    import awslambdaric
+    import simplejson
+    import snapshot_restore_py
+
+    files: dict[str, str | bytes] = {
+        "bootstrap": f'#!/bin/sh\nexec {python} -m awslambdaric "$_HANDLER"\n',
+        "snapshot_restore_py.py": Path(snapshot_restore_py.__file__).read_bytes(),
+    }
+    site = Path(awslambdaric.__file__).parent.parent
+    for package_dir in (Path(awslambdaric.__file__).parent, Path(simplejson.__file__).parent):
+        for path in package_dir.rglob("*"):
+            if path.is_file() and "__pycache__" not in path.parts:
+                files[str(path.relative_to(site))] = path.read_bytes()
+    for extension in site.glob("runtime_client*.so"):
+        files[extension.name] = extension.read_bytes()
+    return files

@@ -31,6 +31,7 @@ from botocore.exceptions import ClientError
 from lamina.config import Settings
 from lamina.runtime import runtimes
 from lamina.runtime.sandbox import world_readable
+from lamina.testing import awslambdaric_files, function_zip
 
 from .conftest import ROLE, LaminaServer
 from .test_async import log_messages, starts, wait_for
@@ -56,15 +57,7 @@ def have_ric() -> bool:
     return True
 
 
-def package(files: dict[str, str | bytes], executable: tuple[str, ...] = ()) -> bytes:
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
-        for name, content in files.items():
-            info = zipfile.ZipInfo(name)
-            info.external_attr = (0o100755 if name in executable else 0o100644) << 16
-            info.compress_type = zipfile.ZIP_DEFLATED
-            archive.writestr(info, content)
-    return buffer.getvalue()
+package = function_zip
 
 
 def source(name: str) -> str:
@@ -97,28 +90,11 @@ def missing(reason: str) -> None:
 
 
 def build_ric(tmp: Path) -> bytes:
-    """app.py, awslambdaric and its dependencies vendored into the package (as `pip install
-    --target` makes it), started by a Python every uid can run."""
-    import awslambdaric
-    import simplejson
-    import snapshot_restore_py
-
+    """app.py on awslambdaric (vendored into the package), started by a Python every uid can run."""
     python = SETTINGS.interpreter_for(f"python{sys.version_info[0]}.{sys.version_info[1]}")[0]
     if os.geteuid() == 0 and not world_readable(os.path.realpath(python)):
         missing(f"{python} is not reachable by the environments' own uids")
-    files: dict[str, str | bytes] = {
-        "bootstrap": f'#!/bin/sh\nexec {python} -m awslambdaric "$_HANDLER"\n',
-        "app.py": source("app.py"),
-        "snapshot_restore_py.py": Path(snapshot_restore_py.__file__).read_bytes(),
-    }
-    site = Path(awslambdaric.__file__).parent.parent
-    for package_dir in (Path(awslambdaric.__file__).parent, Path(simplejson.__file__).parent):
-        for path in package_dir.rglob("*"):
-            if path.is_file() and "__pycache__" not in path.parts:
-                files[str(path.relative_to(site))] = path.read_bytes()
-    for extension in site.glob("runtime_client*.so"):
-        files[extension.name] = extension.read_bytes()
-    return package(files, executable=("bootstrap",))
+    return function_zip({**awslambdaric_files(python), "app.py": source("app.py")}, executable=("bootstrap",))
 
 
 class Kind:
