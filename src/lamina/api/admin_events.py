@@ -14,16 +14,13 @@ import re
 from collections.abc import Callable
 from typing import Any
 
-from lamina.api.wire import HttpRequest, HttpResponse, json_response
-from lamina.errors import InvalidParameterValue, LaminaError
+from lamina.api.admin_json import JsonAdminRoutes
+from lamina.api.wire import HttpRequest
+from lamina.errors import InvalidParameterValue
 from lamina.invoke.asynchronous.queue import EventQueue
 from lamina.model.events import QueuedEvent
 
 _PATH = re.compile(r"/_lamina/events/(?P<name>[a-zA-Z0-9_-]{1,64})(?:/(?P<what>failed|redrive))?")
-
-
-def _json(status: int, body: Any) -> HttpResponse:
-    return json_response(status, json.dumps(body).encode())
 
 
 def failed_view(event: QueuedEvent) -> dict[str, Any]:
@@ -42,32 +39,24 @@ def failed_view(event: QueuedEvent) -> dict[str, Any]:
     }
 
 
-class EventAdminRoutes:
-    def __init__(self, queue: EventQueue, authorize: Callable[[HttpRequest], object]) -> None:
-        self.queue = queue
-        self.authorize = authorize
+class EventAdminRoutes(JsonAdminRoutes):
+    path = _PATH
+    post_action = "redrive"
 
-    async def handle(self, request: HttpRequest) -> HttpResponse:
-        try:
-            self.authorize(request)
-            match = _PATH.fullmatch(request.raw_path)
-            if not match:
-                return _json(404, {"code": "NotFound", "message": f"no route {request.raw_path}"})
-            name, what = match["name"], match["what"]
-            method = "POST" if what == "redrive" else "GET"
-            if request.method != method:
-                return _json(405, {"code": "MethodNotAllowed", "message": f"use {method} for this route"})
-            query = dict(request.query_pairs)
-            if what is None:
-                return _json(200, await self.queue.stats(name))
-            if what == "failed":
-                limit = _int(query.get("limit", "100"))
-                events = await asyncio.to_thread(self.queue.failed, name, limit)
-                return _json(200, {"function": name, "events": [failed_view(e) for e in events]})
-            ids = [v for k, v in request.query_pairs if k == "id"] or None
-            return _json(200, {"function": name, "redriven": await self.queue.redrive(name, ids)})
-        except LaminaError as exc:
-            return _json(exc.status, {"code": exc.code, "message": exc.message})
+    def __init__(self, queue: EventQueue, authorize: Callable[[HttpRequest], object]) -> None:
+        super().__init__(authorize)
+        self.queue = queue
+
+    async def serve(self, request: HttpRequest, match: re.Match[str]) -> Any:
+        name, what = match["name"], match["what"]
+        if what is None:
+            return await self.queue.stats(name)
+        if what == "failed":
+            limit = _int(dict(request.query_pairs).get("limit", "100"))
+            events = await asyncio.to_thread(self.queue.failed, name, limit)
+            return {"function": name, "events": [failed_view(e) for e in events]}
+        ids = [v for k, v in request.query_pairs if k == "id"] or None
+        return {"function": name, "redriven": await self.queue.redrive(name, ids)}
 
 
 def _int(text: str) -> int:

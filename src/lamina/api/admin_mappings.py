@@ -16,49 +16,39 @@ import re
 from collections.abc import Callable
 from typing import Any
 
+from lamina.api.admin_json import JsonAdminRoutes
 from lamina.api.services.lambda_mappings import mapping_view
-from lamina.api.wire import HttpRequest, HttpResponse, json_response
-from lamina.errors import InvalidParameterValue, LaminaError
+from lamina.api.wire import HttpRequest
+from lamina.errors import InvalidParameterValue
 from lamina.sources.mappings.service import MappingService, replay
 from lamina.sources.mappings.source import SourceGone
 
 _PATH = re.compile(r"/_lamina/mappings/(?P<uuid>[0-9a-fA-F-]{36})(?:/(?P<what>failed|replay))?")
 
 
-def _json(status: int, body: Any) -> HttpResponse:
-    return json_response(status, json.dumps(body).encode())
+class MappingAdminRoutes(JsonAdminRoutes):
+    path = _PATH
+    post_action = "replay"
 
-
-class MappingAdminRoutes:
     def __init__(self, service: MappingService, authorize: Callable[[HttpRequest], object]) -> None:
+        super().__init__(authorize)
         self.service = service
-        self.authorize = authorize
 
-    async def handle(self, request: HttpRequest) -> HttpResponse:
-        try:
-            self.authorize(request)
-            match = _PATH.fullmatch(request.raw_path)
-            if not match:
-                return _json(404, {"code": "NotFound", "message": f"no route {request.raw_path}"})
-            uuid, what = match["uuid"], match["what"]
-            method = "POST" if what == "replay" else "GET"
-            if request.method != method:
-                return _json(405, {"code": "MethodNotAllowed", "message": f"use {method} for this route"})
-            if what is None:
-                lag = dict(request.query_pairs).get("lag", "1") != "0"  # ?lag=0: skip counting the lag
-                return _json(200, await asyncio.to_thread(self._show, uuid, lag))
-            if what == "failed":
-                batches = await asyncio.to_thread(self.service.failed_batches, uuid, 1000)
-                return _json(200, {"uuid": uuid, "batches": [
-                    {"id": b.id, "shard": b.shard, "condition": b.condition, "failed": b.failed,
-                     "replayed": b.replayed, "record": json.loads(b.record)} for b in batches]})  # fmt: skip
-            ids = [_int(v) for k, v in request.query_pairs if k == "id"] or None
-            results = await replay(self.service, uuid, ids)
-            return _json(200, {"uuid": uuid, "replayed": [
-                {"id": r.batch_id, "ok": r.ok, "functionError": r.function_error,
-                 "response": r.response.decode(errors="replace")} for r in results]})  # fmt: skip
-        except LaminaError as exc:
-            return _json(exc.status, {"code": exc.code, "message": exc.message})
+    async def serve(self, request: HttpRequest, match: re.Match[str]) -> Any:
+        uuid, what = match["uuid"], match["what"]
+        if what is None:
+            lag = dict(request.query_pairs).get("lag", "1") != "0"  # ?lag=0: skip counting the lag
+            return await asyncio.to_thread(self._show, uuid, lag)
+        if what == "failed":
+            batches = await asyncio.to_thread(self.service.failed_batches, uuid, 1000)
+            return {"uuid": uuid, "batches": [
+                {"id": b.id, "shard": b.shard, "condition": b.condition, "failed": b.failed,
+                 "replayed": b.replayed, "record": json.loads(b.record)} for b in batches]}  # fmt: skip
+        ids = [_int(v) for k, v in request.query_pairs if k == "id"] or None
+        results = await replay(self.service, uuid, ids)
+        return {"uuid": uuid, "replayed": [
+            {"id": r.batch_id, "ok": r.ok, "functionError": r.function_error,
+             "response": r.response.decode(errors="replace")} for r in results]}  # fmt: skip
 
     def _show(self, uuid: str, lag: bool = True) -> dict[str, Any]:
         service = self.service
