@@ -81,10 +81,11 @@ class Platform:
         self.iam = IamService(iam_store, settings.account_id)
         self.tokens = TokenService(self.iam, iam_store, settings.access_key_id)
         self.app = EdgeApp(settings, api_credentials(settings, self.tokens))
+        # The Lambda API is served by several rooms, one handler table: functions, versions and
+        # aliases, concurrency, asynchronous invocation, event source mappings.
         lambda_handlers = LambdaApi(self.functions, self.invoker, self.code_urls, self.concurrency).handlers()
         lambda_handlers.update(VersionsApi(self.functions).handlers())
         lambda_handlers.update(ConcurrencyApi(self.concurrency, self.provisioner).handlers())
-        # Other rooms of the Lambda API (concurrency, asynchronous invocation) add their operations here.
         lambda_handlers.update(AsyncInvokeApi(self.asynchronous.configs, self.invoker).handlers())
         self.streams = register_kinesis(self.app, settings, self.store.database)
         self.mappings = EventSourceMappings(settings, self.store.database, self.functions, self.invoker,
