@@ -69,7 +69,7 @@ def up(host: str | None, port: int | None, data_dir: Path | None, demo: bool) ->
 
 
 def _ready(endpoint: str) -> None:
-    click.echo(f"Lamina is serving the AWS Lambda API on {endpoint}")
+    click.echo(f"Lamina is serving the Lambda, Kinesis, CloudWatch Logs, STS and IAM APIs on {endpoint}")
     click.echo(f"  aws --endpoint-url {endpoint} lambda list-functions")
 
 
