@@ -17,6 +17,7 @@ from collections import Counter
 import pytest
 from botocore.exceptions import ClientError
 
+from lamina.sources.mappings.parallel import lane_of
 from lamina.testing import LocalLamina
 
 from .conftest import LaminaServer, create
@@ -386,6 +387,37 @@ def test_kill_9_mid_stream_loses_nothing_and_repeats_only_the_batch_in_flight(tm
         repeated = [d for d, n in counts.items() if n > 1]
         assert all(n <= 2 for n in counts.values())
         assert len(repeated) <= 2 * 10, repeated  # at most the batch in flight on each of the 2 shards
+    finally:
+        server.stop()
+
+
+def test_kill_9_under_parallelization_keeps_every_lane_s_window_state_and_decisions(tmp_path):
+    if time.time() % 900 > 880:  # keep the whole test inside one 15-minute tumbling window
+        time.sleep(900 - time.time() % 900 + 1)
+    factor, per_key, size = 3, 60, 5
+    keys: dict[int, str] = {}
+    for n in range(1000):
+        keys.setdefault(lane_of(f"key-{n}", factor), f"key-{n}")
+    server = LaminaServer(tmp_path / "data", env=ENV).start()
+    try:
+        lam, kinesis = server.client("lambda"), server.client("kinesis")
+        arn = setup(lam, kinesis, "lanes", env={"DELAY": "0.05"})
+        put(kinesis, "lanes", *[(keys[lane], f"{lane}:{n}") for n in range(per_key) for lane in range(factor)])
+        mapping(lam, "lanes", arn, BatchSize=size, ParallelizationFactor=factor, TumblingWindowInSeconds=900)
+        wait_for(lambda: sum(len(b) for b in data(server, "lanes")) >= 30, timeout=30)
+        server.kill9()
+        assert sum(len(b) for b in data_after_kill(server)) < factor * per_key  # killed mid-stream
+        server.start()
+        wait_for(lambda: len({d for b in data(server, "lanes") for d in b}) == factor * per_key, timeout=40)
+        seen = batches(server, "lanes")
+        counts = Counter(r[1] for b in seen for r in b["records"])
+        assert sum(n - 1 for n in counts.values()) <= factor * size  # at most the batch in flight per lane
+        for lane in range(factor):
+            invokes = [b for b in seen if b["records"] and b["records"][0][0] == keys[lane]]
+            assert [r[1] for b in invokes for r in b["records"]][-1] == f"{lane}:{per_key - 1}"  # in order
+            # Each record counted once by the window's state, across the kill: the state survived
+            # (not started over) and no record the lane had decided came again.
+            assert max(b["extra"]["state"].get("n", 0) + len(b["records"]) for b in invokes) == per_key
     finally:
         server.stop()
 

@@ -105,7 +105,9 @@ class Checkpoint:
     position: str
     finished: bool = False
     updated: float = 0.0
-    window: str | None = None  # the open tumbling window as of `position`: JSON [start_ms, end_ms, state]
+    # What lies beyond `position`, as JSON: with ParallelizationFactor 1, the open tumbling window
+    # [start_ms, end_ms, state]; above 1, the lanes' state (sources/mappings/parallel.py LaneState).
+    window: str | None = None
 
 
 @dataclass(frozen=True)

@@ -88,3 +88,16 @@ def test_a_failed_batch_its_delivery_and_the_checkpoint_commit_together(stores):
     store.mark_replayed(kept.id, 3.0)
     assert store.get_failed_batch(kept.id).replayed == 3.0
     assert store.delete_mapping("a") and store.failed_batches("a") == []
+
+
+def test_a_parallel_shard_s_lane_state_is_kept_with_its_checkpoint_and_its_give_up(stores):
+    store, _ = stores
+    store.put_mapping(mapping("a"), [Checkpoint("a", "s", "1")])
+    ahead = json.dumps({"factor": 2, "ahead": [["7", 1000], None], "windows": [[0, 900000, {"sum": 3}], None]})
+    store.save_progress_nowait([Checkpoint("a", "s", "4", window=ahead)]).result()
+    assert [(c.position, c.window) for c in store.checkpoints("a")] == [("4", ahead)]
+    after = json.dumps({"factor": 2, "ahead": [None, None], "windows": [[0, 900000, {"sum": 3}], None]})
+    failed = NewFailedBatch("a", "s", "RetryAttemptsExhausted", "{}", b'{"Records": []}', 2.0)
+    store.save_progress_nowait([Checkpoint("a", "s", "9", window=after)], failed).result()
+    assert [(c.position, c.window) for c in store.checkpoints("a")] == [("9", after)]
+    assert len(store.failed_batches("a")) == 1

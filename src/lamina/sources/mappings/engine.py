@@ -30,7 +30,7 @@ from lamina.model.events import QueuedEvent
 from lamina.model.invocation import InvokeRequest, InvokeResult
 from lamina.model.mappings import Checkpoint, FailureCondition, MappingConfig, MappingState
 from lamina.sources.mappings.filters import parse_filters
-from lamina.sources.mappings.parallel import ParallelShard
+from lamina.sources.mappings.parallel import ParallelShard, factor_one_window
 from lamina.sources.mappings.poller import Failure, ShardPoller, new_request_id
 from lamina.sources.mappings.source import Source, SourceGone
 from lamina.store.events import EventOp
@@ -143,8 +143,9 @@ class MappingRunner:
             if all(p not in known or checkpoints[p].finished for p in shard.parents):
                 factor = self.config.parallelization
                 poller: ShardPoller | ParallelShard = (
-                    ShardPoller(self, shard.id, checkpoint.position, checkpoint.window) if factor == 1
-                    else ParallelShard(self, shard.id, checkpoint.position, factor)
+                    ShardPoller(self, shard.id, checkpoint.position, factor_one_window(checkpoint.window))
+                    if factor == 1
+                    else ParallelShard(self, shard.id, checkpoint.position, factor, checkpoint.window)
                 )  # fmt: skip
                 self.pollers[shard.id] = poller
                 task = asyncio.get_running_loop().create_task(poller.run(), name=f"poller-{shard.id}")

@@ -6,21 +6,31 @@ ShardPoller over its own subsequence (batching, window, retries, bisect, partial
 batches one after the other, so records of one key are processed in order; lanes run concurrently.
 
 The shard's checkpoint is the longest prefix of read records that are all decided, whichever lane
-decided them: a crash repeats only records after it (some of them may have been decided in
-another lane already: duplicates are bounded by what was in flight or read ahead, N batches).
+decided them. What lies beyond it is saved with it, in the checkpoint row's `window` column, as
+JSON (`LaneState`), at every decision and in the same commit as the checkpoint:
+- `ahead`: per lane, the last record it decided past the checkpoint. A lane decides its records
+  in order, so every record of that lane up to it is decided; after a restart the reader skips
+  them (decided already) instead of sending them again. A record is past a mark once its arrival
+  time is later (arrival never decreases along a shard), so a mark that aged out of the stream
+  skips nothing it should not.
+- `windows`: per lane, its open tumbling window and state as of its last decision.
+A restart with the same factor therefore resumes every lane exactly where it had decided, window
+state included; what repeats is only what was in flight (or decided but not yet saved).
 https://docs.aws.amazon.com/lambda/latest/dg/with-kinesis.html (concurrent batches per shard)
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 import zlib
 from collections import deque
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from lamina.sources.mappings.poller import READ_BYTES, Failure, ShardPoller
 from lamina.sources.mappings.source import SourceGone, SourceRecord
+from lamina.sources.mappings.windows import Window
 
 if TYPE_CHECKING:
     from lamina.sources.mappings.engine import MappingRunner
@@ -30,12 +40,56 @@ def lane_of(key: str, lanes: int) -> int:
     return zlib.crc32(key.encode()) % lanes
 
 
+class LaneState(NamedTuple):
+    """A parallel shard's progress past its checkpoint (the durable form is `to_json`)."""
+
+    factor: int
+    # per lane: (position, arrival_ms) of the last record of its decided run from the checkpoint
+    ahead: list[tuple[str, int] | None]
+    windows: list[list[Any] | None]  # per lane: its open tumbling window [start, end, state]
+
+    def to_json(self) -> str:
+        return json.dumps({"factor": self.factor, "ahead": self.ahead, "windows": self.windows})
+
+    @classmethod
+    def parse(cls, text: str | None) -> LaneState | None:
+        """The state saved by a parallel shard; None for nothing or for a factor-1 window (and for
+        one that cannot be read: then records are sent again rather than lost)."""
+        if not text:
+            return None
+        try:
+            value = json.loads(text)
+            if not isinstance(value, dict):
+                return None
+            ahead = [(str(a[0]), int(a[1])) if a else None for a in value["ahead"]]
+            windows = list(value["windows"])
+            factor = int(value["factor"])
+        except (ValueError, KeyError, TypeError, IndexError):
+            return None
+        if len(ahead) != factor or len(windows) != factor:
+            return None
+        return cls(factor, ahead, windows)
+
+
+def factor_one_window(text: str | None) -> str | None:
+    """The window a factor-1 poller resumes from `text` (a parallel shard's state has none)."""
+    return None if text is None or text.lstrip().startswith("{") else text
+
+
+class _Read(NamedTuple):
+    position: str
+    lane: int  # under the current factor
+    arrival_ms: int
+
+
 class Lane(ShardPoller):
     """One lane: fed by its ParallelShard instead of reading the source."""
 
-    def __init__(self, parent: ParallelShard) -> None:
+    def __init__(self, parent: ParallelShard, index: int, window: list[Any] | None = None) -> None:
         super().__init__(parent.runner, parent.shard, parent.checkpoint)
         self.parent = parent
+        self.index = index
+        self.window = Window.from_list(window) if window is not None else None
         self.arrivals = 0
         self._arrived = asyncio.Event()
 
@@ -49,7 +103,7 @@ class Lane(ShardPoller):
 
     async def _fill(self, need: int) -> tuple[int, bool]:
         self.parent.wake_reader()  # room here: the reader may read ahead
-        return 0, False
+        return 0, self.parent.source_finished  # a closed shard read to its end closes the lane's window
 
     async def _signal(self, version: int, timeout: float | None) -> bool:
         while self.arrivals == version:
@@ -60,27 +114,46 @@ class Lane(ShardPoller):
                 return False
         return True
 
+    def _window_list(self) -> list[Any] | None:
+        return self.window.to_list() if self.window is not None else None
+
     async def _decided(self, records: list[SourceRecord], failure: Failure | None) -> None:
-        await self.parent.decided(records, failure)
+        await self.parent.decided(records, failure, self.index, self._window_list())
 
     async def _save(self, finished: bool = False) -> None:
-        """The shard's checkpoint is the parent's to save (a lane's own position may be ahead)."""
+        """The shard's checkpoint is the parent's to save (a lane's own position may be ahead); a
+        lane saves when its window closed (a restart must not close it again)."""
+        if not finished:
+            await self.parent.decided([], None, self.index, self._window_list())
 
 
 class ParallelShard:
     """A shard read by one reader and processed by `factor` lanes (same surface as ShardPoller)."""
 
-    def __init__(self, runner: MappingRunner, shard: str, checkpoint: str, factor: int) -> None:
+    def __init__(
+        self, runner: MappingRunner, shard: str, checkpoint: str, factor: int, saved: str | None = None
+    ) -> None:
         self.runner = runner
         self.shard = shard
         self.checkpoint = checkpoint
         self.read_pos = checkpoint
-        self.order: deque[str] = deque()  # positions read and not yet in the decided prefix
+        self.order: deque[_Read] = deque()  # records read and not yet in the decided prefix
         self.done: set[str] = set()
         self.stopping = False
+        self.source_finished = False  # a closed shard read to its end, every record decided
         self._poke = asyncio.Event()
         self._save = asyncio.Lock()
-        self.lanes = [Lane(self) for _ in range(factor)]
+        state = LaneState.parse(saved)
+        # Records decided before a restart, still to skip: per lane of the saved factor, up to a mark.
+        self.skip_factor = state.factor if state is not None else factor
+        self.skip: dict[int, tuple[str, int]] = {}
+        windows: list[list[Any] | None] = [None] * factor
+        if state is not None:
+            self.skip = {i: mark for i, mark in enumerate(state.ahead) if mark is not None}
+            if state.factor == factor:  # another factor deals keys to other lanes: windows start over
+                windows = list(state.windows)
+        self.windows = windows  # each lane's window as of its last decision (what is saved)
+        self.lanes = [Lane(self, i, windows[i]) for i in range(factor)]
 
     @property
     def last_result(self) -> str:
@@ -105,6 +178,11 @@ class ParallelShard:
         tasks = [asyncio.get_running_loop().create_task(lane.run()) for lane in self.lanes]
         try:
             finished = await self._read()
+            if finished:  # the lanes close their open windows (final invokes), then end
+                self.source_finished = True
+                for lane in self.lanes:
+                    lane.poke()
+                finished = all(await asyncio.gather(*tasks))
         finally:
             for lane in self.lanes:
                 lane.stop()
@@ -129,13 +207,21 @@ class ParallelShard:
                     continue
                 if result.records:
                     dealt: list[list[SourceRecord]] = [[] for _ in range(factor)]
+                    skipped = False
                     for record in result.records:
-                        self.order.append(record.position)
-                        dealt[lane_of(record.key, factor)].append(record)
+                        lane = lane_of(record.key, factor)
+                        self.order.append(_Read(record.position, lane, record.arrival_ms))
+                        if self.skip and self._decided_before(record):
+                            self.done.add(record.position)
+                            skipped = True
+                        else:
+                            dealt[lane].append(record)
                     for lane, records in zip(self.lanes, dealt, strict=True):
                         if records:
                             lane.push(records)
                     self.read_pos = result.records[-1].position
+                    if skipped:
+                        await self.decided([], None)
                     continue
                 if result.finished and not self.order:
                     return True
@@ -153,19 +239,68 @@ class ParallelShard:
                 task.cancel()
             await asyncio.gather(*waits, return_exceptions=True)
 
-    async def decided(self, records: list[SourceRecord], failure: Failure | None) -> None:
-        async with self._save:  # checkpoints are saved in the order they advance
+    def _decided_before(self, record: SourceRecord) -> bool:
+        """Whether a record read after a restart was decided before it (then it is not sent)."""
+        lane = lane_of(record.key, self.skip_factor)
+        mark = self.skip.get(lane)
+        if mark is None:
+            return False
+        position, arrival_ms = mark
+        if record.arrival_ms > arrival_ms:  # past the mark (which may have aged out)
+            del self.skip[lane]
+            return False
+        if record.position == position:
+            del self.skip[lane]
+        return True
+
+    async def decided(
+        self,
+        records: list[SourceRecord],
+        failure: Failure | None,
+        lane: int | None = None,
+        window: list[Any] | None = None,
+    ) -> None:
+        """`records` are decided (by `lane`, whose window is now `window`): move the checkpoint over
+        the decided prefix and save it with what is decided beyond it, in one commit."""
+        async with self._save:  # saves happen in the order of the decisions
             self.done.update(r.position for r in records)
-            advanced = False
-            while self.order and self.order[0] in self.done:
-                self.checkpoint = self.order.popleft()
+            if lane is not None:
+                self.windows[lane] = window
+            while self.order and self.order[0].position in self.done:
+                self.checkpoint = self.order.popleft().position
                 self.done.discard(self.checkpoint)
-                advanced = True
+            state = self.state().to_json()
             if failure is not None:
-                await self.runner.give_up(self.shard, self.checkpoint, failure)
-            elif advanced:
-                await self.runner.save_checkpoint(self.shard, self.checkpoint)
+                await self.runner.give_up(self.shard, self.checkpoint, failure, state)
+            else:
+                await self.runner.save_checkpoint(self.shard, self.checkpoint, window=state)
         self._poke.set()
+
+    def state(self) -> LaneState:
+        """What is decided past the checkpoint, per lane: the last record of the lane's decided
+        run from the checkpoint on (a lane's later decided records count only after an undecided
+        one of its own is decided: never claimed before)."""
+        factor = len(self.lanes)
+        ahead: list[tuple[str, int] | None] = [None] * factor
+        open_lanes = set(range(factor))
+        done = self.done
+        if done:
+            for read in self.order:
+                if read.lane not in open_lanes:
+                    continue
+                if read.position in done:
+                    ahead[read.lane] = (read.position, read.arrival_ms)
+                else:
+                    open_lanes.discard(read.lane)
+                    if not open_lanes:
+                        break
+        if self.skip and self.skip_factor == factor:
+            # Marks of the saved state not reached yet: every record of their lane read so far was
+            # skipped (decided), so the mark still holds.
+            for index, mark in self.skip.items():
+                if index in open_lanes:
+                    ahead[index] = mark
+        return LaneState(factor, ahead, list(self.windows))
 
     def status(self) -> dict[str, Any]:
         lanes = [lane.status() for lane in self.lanes]

@@ -53,11 +53,19 @@ class Window:
         return b"," + json.dumps(fields, separators=(",", ":")).encode()[1:-1]
 
     def to_json(self) -> str:
-        return json.dumps([self.start, self.end, self.state])
+        return json.dumps(self.to_list())
+
+    def to_list(self) -> list[Any]:
+        """[start, end, state]: the durable form (also a lane's entry in a parallel shard's state)."""
+        return [self.start, self.end, self.state]
 
     @classmethod
     def from_json(cls, text: str) -> Window:
-        start, end, state = json.loads(text)
+        return cls.from_list(json.loads(text))
+
+    @classmethod
+    def from_list(cls, value: list[Any]) -> Window:
+        start, end, state = value
         return cls(start, end, state)
 
 

@@ -12,6 +12,7 @@ import time
 from lamina.errors import TooManyRequests
 from lamina.model.mappings import MappingState
 from lamina.sources.mappings import MappingChange
+from lamina.sources.mappings.parallel import LaneState, lane_of
 from lamina.sources.streams import IteratorType
 from lamina.store.sqlite.database import Database
 from tests.unit.sources.mappings.harness import (
@@ -627,3 +628,114 @@ def test_changing_the_parallelization_factor_live_restarts_the_shard_at_its_chec
     assert sorted(order) == sorted(f"{k}:{n}" for n in range(3) for k in keys)  # each once
     for k in keys:
         assert [d for d in order if d.startswith(k + ":")] == [f"{k}:{n}" for n in range(3)]
+
+
+def _keys_in_lanes(factor: int) -> list[str]:
+    """One partition key per lane of `factor` (lane i gets keys[i])."""
+    keys: dict[int, str] = {}
+    for n in range(1000):
+        keys.setdefault(lane_of(f"key-{n}", factor), f"key-{n}")
+    return [keys[i] for i in range(factor)]
+
+
+def test_over_sqlite_records_other_lanes_decided_are_not_sent_again_after_a_restart(tmp_path):
+    blocked, free = _keys_in_lanes(2)
+    release = False
+
+    def handler(event):
+        if not release and any(r["kinesis"]["partitionKey"] == blocked for r in event["Records"]):
+            raise FunctionError("not yet")
+
+    db = Database(tmp_path / "lamina.db")
+    try:
+        first = Harness(tmp_path, handler, database=db)
+        # The blocked key's record comes first: the shard checkpoint cannot move past it, while the
+        # other lane decides everything after it.
+        first.put((blocked, "b0"), *[(free, f"f{n}") for n in range(6)], (blocked, "b1"))
+
+        async def before():
+            config = await asyncio.to_thread(first.create, batch_size=4, parallelization=2)  # reads all 8
+            await until(lambda: sum(len(b) for b in first.batches() if b[0].startswith("f")) == 6)
+            await until(lambda: first.store.checkpoints(config.uuid)[0].window is not None
+                        and LaneState.parse(first.store.checkpoints(config.uuid)[0].window).ahead[1])  # fmt: skip
+            return config
+
+        run(first, before)
+        (checkpoint,) = first.store.checkpoints(first.store.list_mappings()[0].uuid)
+        assert checkpoint.position < _last_seq(first)  # the prefix stopped before the blocked record
+        release = True
+        second = Harness(tmp_path / "again", handler, database=db)
+        second.put((free, "f6"), (blocked, "b2"))
+
+        async def after():
+            await until(lambda: sum(len(b) for b in second.batches()) == 4)
+            await until(lambda: second.store.checkpoints(checkpoint.uuid)[0].position == _last_seq(second))
+            await asyncio.sleep(0.05)
+
+        run(second, after)
+        sent = [d for b in second.batches() for d in b]
+        assert sorted(sent) == ["b0", "b1", "b2", "f6"]  # nothing the free lane had decided
+        assert [d for d in sent if d.startswith("b")] == ["b0", "b1", "b2"]  # per-key order
+        assert LaneState.parse(second.store.checkpoints(checkpoint.uuid)[0].window).ahead == [None, None]
+    finally:
+        db.close()
+
+
+def test_over_sqlite_parallel_lanes_tumbling_window_states_survive_a_restart(tmp_path):
+    if time.time() % 900 > 880:  # keep the whole test inside one 15-minute window
+        time.sleep(21)
+    one, two = _keys_in_lanes(2)
+
+    def handler(event):
+        return {"state": {"sum": (event["state"] or {}).get("sum", 0) + sum(int(data_of(r)) for r in event["Records"])}}
+
+    db = Database(tmp_path / "lamina.db")
+    try:
+        first = Harness(tmp_path, handler, database=db)
+        first.put((one, "1"), (two, "10"), (one, "2"), (two, "20"))
+
+        async def before():
+            await asyncio.to_thread(first.create, tumbling_window_s=900, parallelization=2)
+            await until(lambda: sum(len(e["Records"]) for e in first.invoker.events) == 4)
+
+        run(first, before)
+        second = Harness(tmp_path / "again", handler, database=db)
+        second.put((one, "3"), (two, "30"))
+
+        async def after():
+            await until(lambda: len(second.invoker.events) == 2)
+            await asyncio.sleep(0.05)
+
+        run(second, after)
+        by_key = {e["Records"][0]["kinesis"]["partitionKey"]: e for e in second.invoker.events}
+        assert [data_of(r) for r in by_key[one]["Records"]] == ["3"]  # nothing sent again
+        assert by_key[one]["state"] == {"sum": 3} and by_key[two]["state"] == {"sum": 30}
+        assert by_key[one]["window"] == first.invoker.events[0]["window"]
+        assert [data_of(r) for r in by_key[two]["Records"]] == ["30"]
+    finally:
+        db.close()
+
+
+def test_a_closed_shard_ends_every_lane_s_tumbling_window_with_a_final_invoke(tmp_path):
+    if time.time() % 900 > 880:  # keep the whole test inside one 15-minute window
+        time.sleep(21)
+    one, two = _keys_in_lanes(2)
+
+    def handler(event):
+        return {"state": {"sum": (event["state"] or {}).get("sum", 0) + sum(int(data_of(r)) for r in event["Records"])}}
+
+    h = Harness(tmp_path, handler)
+    h.put((one, "1"), (two, "10"), (one, "2"))
+    h.streams.update_shard_count("s", 2)
+    h.put((one, "100"))
+
+    async def scenario():
+        await asyncio.to_thread(h.create, tumbling_window_s=900, parallelization=2)
+        await until(lambda: any(e["shardId"] != "shardId-000000000000" for e in h.invoker.events))
+
+    run(h, scenario)
+    parent = [e for e in h.invoker.events if e["shardId"] == "shardId-000000000000"]
+    finals = sorted(e["state"]["sum"] for e in parent if e["isFinalInvokeForWindow"])
+    assert finals == [3, 10] and all(e["Records"] == [] for e in parent if e["isFinalInvokeForWindow"])
+    child = next(i for i, e in enumerate(h.invoker.events) if e["shardId"] != "shardId-000000000000")
+    assert child > max(i for i, e in enumerate(h.invoker.events) if e["isFinalInvokeForWindow"])  # parents first
