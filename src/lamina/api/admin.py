@@ -6,17 +6,17 @@ this route's cursor is commit order, which makes `--follow` gapless (docs/decisi
 from __future__ import annotations
 
 import asyncio
-import json
 import re
 import time
 from collections import deque
 from collections.abc import Callable
 from typing import Any
 
+from lamina.api.admin_json import json_reply, query_int
 from lamina.api.services.lambda_ import CodeUrls
-from lamina.api.wire import HttpRequest, HttpResponse, json_response
+from lamina.api.wire import HttpRequest, HttpResponse
 from lamina.config import Settings
-from lamina.errors import InvalidParameterValue, LaminaError
+from lamina.errors import LaminaError
 from lamina.functions.service import FunctionService
 from lamina.invoke.service import InvokeService
 from lamina.logs.patterns import compile_pattern
@@ -26,12 +26,8 @@ _CODE_PATH = re.compile(r"/_lamina/code/(?P<sha>[0-9a-f]{64})\.zip")
 _LOGS_PATH = re.compile(r"/_lamina/logs/(?P<name>[a-zA-Z0-9_-]{1,64})")
 
 
-def _json(status: int, body: Any) -> HttpResponse:
-    return json_response(status, json.dumps(body).encode())
-
-
 def _error(exc: LaminaError) -> HttpResponse:
-    return _json(exc.status, {"code": exc.code, "message": exc.message})
+    return json_reply(exc.status, {"code": exc.code, "message": exc.message})
 
 
 class AdminRoutes:
@@ -63,26 +59,28 @@ class AdminRoutes:
                 return await self.code(match["sha"], dict(request.query_pairs))
             self.authorize(request)
             if request.method != "GET":
-                return _json(405, {"code": "MethodNotAllowed", "message": "only GET is served here"})
+                return json_reply(405, {"code": "MethodNotAllowed", "message": "only GET is served here"})
             match = _LOGS_PATH.fullmatch(request.raw_path)
             if match:
                 return await asyncio.to_thread(self.logs, match["name"], dict(request.query_pairs))
             if request.raw_path == "/_lamina/cost":
                 return await asyncio.to_thread(self.cost, dict(request.query_pairs))
-            return _json(404, {"code": "NotFound", "message": f"no route {request.raw_path}"})
+            return json_reply(404, {"code": "NotFound", "message": f"no route {request.raw_path}"})
         except LaminaError as exc:
             return _error(exc)
 
     def health(self) -> HttpResponse:
-        return _json(200, {"status": "ok", "uptime_s": round(time.time() - self.started, 3), **self.invoker.stats()})
+        uptime = round(time.time() - self.started, 3)
+        return json_reply(200, {"status": "ok", "uptime_s": uptime, **self.invoker.stats()})
 
     async def code(self, sha: str, query: dict[str, str]) -> HttpResponse:
         if not self.code_urls.verify(sha, query.get("expires", ""), query.get("signature", "")):
-            return _json(403, {"code": "AccessDenied", "message": "Request has expired or the signature is invalid"})
+            message = "Request has expired or the signature is invalid"
+            return json_reply(403, {"code": "AccessDenied", "message": message})
         try:
             data = await asyncio.to_thread(self.functions.code.zip_path(sha).read_bytes)
         except OSError:
-            return _json(404, {"code": "NoSuchKey", "message": "The code package does not exist."})
+            return json_reply(404, {"code": "NoSuchKey", "message": "The code package does not exist."})
         return HttpResponse(200, {"Content-Type": "application/zip"}, data)
 
     def logs(self, name: str, query: dict[str, str]) -> HttpResponse:
@@ -93,30 +91,30 @@ class AdminRoutes:
         `stream` (one stream's name) and `since` (epoch ms) narrow either kind of answer."""
         group = self._log_group(name)
         if {"filter", "stream", "since"} & query.keys():
-            return _json(200, self._narrowed_logs(group, query))
+            return json_reply(200, self._narrowed_logs(group, query))
         if "after" in query:
-            after = _int(query, "after")
-            rows = self.store.get_log_events(group, after_id=after, limit=_int(query, "limit", 1000))
+            after = query_int(query, "after")
+            rows = self.store.get_log_events(group, after_id=after, limit=query_int(query, "limit", 1000))
         else:
-            rows = self.store.tail_log_events(group, limit=_int(query, "tail", 200))
+            rows = self.store.tail_log_events(group, limit=query_int(query, "tail", 200))
             after = 0
         events = [{"id": i, "stream": s, "timestamp": e.timestamp_ms, "message": e.message} for i, s, e in rows]
         cursor = max([after, *(e["id"] for e in events)]) if events else (after or self.store.last_log_event_id())
-        return _json(200, {"events": events, "cursor": cursor})
+        return json_reply(200, {"events": events, "cursor": cursor})
 
     def _narrowed_logs(self, group: str, query: dict[str, str]) -> dict[str, Any]:
         match = compile_pattern(query.get("filter"))
         stream = query.get("stream") or None
-        since = _int(query, "since") if query.get("since") else None
+        since = query_int(query, "since") if query.get("since") else None
         if "after" in query:
-            after = _int(query, "after")
-            rows = self.store.get_log_events(group, stream, since, None, after, _int(query, "limit", 1000))
+            after = query_int(query, "after")
+            rows = self.store.get_log_events(group, stream, since, None, after, query_int(query, "limit", 1000))
             cursor = max([after, *(i for i, _, _ in rows)])  # past the events that did not match too
             rows = [row for row in rows if match(row[2].message)]
         else:
             # The cursor is read first: whatever commits during the scan is the follower's.
             cursor = self.store.last_log_event_id()
-            kept: deque[tuple[int, str, LogEvent]] = deque(maxlen=_int(query, "tail", 200))
+            kept: deque[tuple[int, str, LogEvent]] = deque(maxlen=query_int(query, "tail", 200))
             after = 0
             while page := self.store.get_log_events(group, stream, since, None, after, 5000):
                 after = max(i for i, _, _ in page)
@@ -151,19 +149,9 @@ class AdminRoutes:
             "dollars": sum(r["dollars"] for r in rows),
             "dollars_after_free_tier": billable,
         }
-        return _json(200, {
+        return json_reply(200, {
             "functions": rows,
             "total": total,
             "prices": {"per_request": s.price_per_request, "per_gb_second": s.price_per_gb_second},
             "free_tier": {"requests": s.free_requests, "gb_seconds": s.free_gb_seconds},
         })  # fmt: skip
-
-
-def _int(query: dict[str, str], key: str, default: int = 0) -> int:
-    try:
-        value = int(query.get(key, default))
-    except ValueError:
-        raise InvalidParameterValue(f"{key} must be an integer") from None
-    if value < 0:
-        raise InvalidParameterValue(f"{key} must not be negative")
-    return value

@@ -14,9 +14,8 @@ import re
 from collections.abc import Callable
 from typing import Any
 
-from lamina.api.admin_json import JsonAdminRoutes
+from lamina.api.admin_json import JsonAdminRoutes, query_int
 from lamina.api.wire import HttpRequest
-from lamina.errors import InvalidParameterValue
 from lamina.invoke.asynchronous.queue import EventQueue
 from lamina.model.events import QueuedEvent
 
@@ -52,18 +51,8 @@ class EventAdminRoutes(JsonAdminRoutes):
         if what is None:
             return await self.queue.stats(name)
         if what == "failed":
-            limit = _int(dict(request.query_pairs).get("limit", "100"))
+            limit = query_int(dict(request.query_pairs), "limit", 100)
             events = await asyncio.to_thread(self.queue.failed, name, limit)
             return {"function": name, "events": [failed_view(e) for e in events]}
         ids = [v for k, v in request.query_pairs if k == "id"] or None
         return {"function": name, "redriven": await self.queue.redrive(name, ids)}
-
-
-def _int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise InvalidParameterValue("limit must be an integer") from None
-    if value < 0:
-        raise InvalidParameterValue("limit must not be negative")
-    return value

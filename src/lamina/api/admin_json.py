@@ -6,15 +6,31 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from lamina.api.wire import HttpRequest, HttpResponse, json_response
-from lamina.errors import LaminaError
+from lamina.errors import InvalidParameterValue, LaminaError
 
 
 def json_reply(status: int, body: Any) -> HttpResponse:
     return json_response(status, json.dumps(body).encode())
+
+
+def parse_int(text: str, name: str, *, non_negative: bool = True) -> int:
+    """A number from a query parameter, refused with a 400 that names the parameter."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise InvalidParameterValue(f"{name} must be an integer") from None
+    if non_negative and value < 0:
+        raise InvalidParameterValue(f"{name} must not be negative")
+    return value
+
+
+def query_int(query: Mapping[str, str], key: str, default: int = 0) -> int:
+    """`parse_int` of query parameter `key`, `default` when it is absent."""
+    return parse_int(query.get(key, str(default)), key)
 
 
 class JsonAdminRoutes:

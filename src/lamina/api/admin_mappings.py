@@ -16,10 +16,9 @@ import re
 from collections.abc import Callable
 from typing import Any
 
-from lamina.api.admin_json import JsonAdminRoutes
+from lamina.api.admin_json import JsonAdminRoutes, parse_int
 from lamina.api.services.lambda_mappings import mapping_view
 from lamina.api.wire import HttpRequest
-from lamina.errors import InvalidParameterValue
 from lamina.sources.mappings.service import MappingService, replay
 from lamina.sources.mappings.source import SourceGone
 
@@ -44,7 +43,7 @@ class MappingAdminRoutes(JsonAdminRoutes):
             return {"uuid": uuid, "batches": [
                 {"id": b.id, "shard": b.shard, "condition": b.condition, "failed": b.failed,
                  "replayed": b.replayed, "record": json.loads(b.record)} for b in batches]}  # fmt: skip
-        ids = [_int(v) for k, v in request.query_pairs if k == "id"] or None
+        ids = [parse_int(v, "id", non_negative=False) for k, v in request.query_pairs if k == "id"] or None
         results = await replay(self.service, uuid, ids)
         return {"uuid": uuid, "replayed": [
             {"id": r.batch_id, "ok": r.ok, "functionError": r.function_error,
@@ -78,10 +77,3 @@ class MappingAdminRoutes(JsonAdminRoutes):
         kept = service.failed_batches(uuid, 1000)
         return {"mapping": mapping_view(config, service), "shards": shards, "failedBatches": len(kept),
                 "notReplayed": sum(1 for b in kept if b.replayed is None)}  # fmt: skip
-
-
-def _int(text: str) -> int:
-    try:
-        return int(text)
-    except ValueError:
-        raise InvalidParameterValue("id must be an integer") from None
