@@ -8,7 +8,7 @@ import os
 import urllib.error
 import urllib.parse
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -39,8 +39,16 @@ class Client:
     def get_json(self, path: str, **query: Any) -> Any:
         """GET one of Lamina's own `/_lamina/...` routes."""
         params = {k: v for k, v in query.items() if v is not None}
-        url = f"{self.endpoint.rstrip('/')}{path}" + (f"?{urllib.parse.urlencode(params)}" if params else "")
-        request = urllib.request.Request(url)
+        return self._call("GET", path, urllib.parse.urlencode(params))
+
+    def post_json(self, path: str, query: Sequence[tuple[str, Any]] = ()) -> Any:
+        """POST (no body) to one of Lamina's own `/_lamina/...` routes; `query` may repeat a name."""
+        return self._call("POST", path, urllib.parse.urlencode(list(query)))
+
+    def _call(self, method: str, path: str, query: str) -> Any:
+        url = f"{self.endpoint.rstrip('/')}{path}" + (f"?{query}" if query else "")
+        body = b"" if method == "POST" else None
+        request = urllib.request.Request(url, data=body, method=method)
         key = os.environ.get("LAMINA_ACCESS_KEY_ID")
         secret = os.environ.get("LAMINA_SECRET_ACCESS_KEY")
         if key and secret:
@@ -48,7 +56,7 @@ class Client:
             from botocore.awsrequest import AWSRequest
             from botocore.credentials import Credentials
 
-            signed = AWSRequest(method="GET", url=url)
+            signed = AWSRequest(method=method, url=url, data=body)
             SigV4Auth(Credentials(key, secret), "lamina", os.environ.get("LAMINA_REGION", "us-east-1")).add_auth(signed)
             for name, value in signed.headers.items():
                 request.add_header(name, value)
@@ -56,8 +64,8 @@ class Client:
             with urllib.request.urlopen(request, timeout=30) as response:
                 return json.loads(response.read())
         except urllib.error.HTTPError as exc:
-            body = exc.read().decode(errors="replace")
-            raise click.ClickException(f"{exc.code} from Lamina: {body}") from None
+            body_text = exc.read().decode(errors="replace")
+            raise click.ClickException(f"{exc.code} from Lamina: {body_text}") from None
         except urllib.error.URLError as exc:
             raise unreachable(self.endpoint, exc.reason) from None
 

@@ -4,16 +4,14 @@ and redrive (beyond AWS: Lambda drops what it cannot deliver; Lamina keeps it)."
 from __future__ import annotations
 
 import json
-import os
 import time
 import urllib.error
 import urllib.parse
 import urllib.request
-from typing import Any
 
 import click
 
-from lamina.cli.client import Client, unreachable
+from lamina.cli.client import Client
 
 
 class _EventsGroup(click.Group):
@@ -71,9 +69,7 @@ def failed(ctx: click.Context, name: str, limit: int, as_json: bool) -> None:
 @click.pass_context
 def redrive(ctx: click.Context, name: str, ids: tuple[str, ...]) -> None:
     """Queue failed events again (attempts and age start over; the request id stays)."""
-    query = urllib.parse.urlencode([("id", i) for i in ids])
-    path = f"/_lamina/events/{urllib.parse.quote(name)}/redrive" + (f"?{query}" if query else "")
-    out = _post_json(_client(ctx), path)
+    out = _client(ctx).post_json(f"/_lamina/events/{urllib.parse.quote(name)}/redrive", [("id", i) for i in ids])
     redriven = out["redriven"]
     if ids and len(redriven) < len(ids):
         missing = sorted(set(ids) - set(redriven))
@@ -85,25 +81,3 @@ def redrive(ctx: click.Context, name: str, ids: tuple[str, ...]) -> None:
 
 def _client(ctx: click.Context) -> Client:
     return ctx.obj  # type: ignore[no-any-return]
-
-
-def _post_json(client: Client, path: str) -> Any:
-    url = f"{client.endpoint.rstrip('/')}{path}"
-    request = urllib.request.Request(url, data=b"", method="POST")
-    key, secret = os.environ.get("LAMINA_ACCESS_KEY_ID"), os.environ.get("LAMINA_SECRET_ACCESS_KEY")
-    if key and secret:
-        from botocore.auth import SigV4Auth
-        from botocore.awsrequest import AWSRequest
-        from botocore.credentials import Credentials
-
-        signed = AWSRequest(method="POST", url=url, data=b"")
-        SigV4Auth(Credentials(key, secret), "lamina", os.environ.get("LAMINA_REGION", "us-east-1")).add_auth(signed)
-        for header, value in signed.headers.items():
-            request.add_header(header, value)
-    try:
-        with urllib.request.urlopen(request, timeout=30) as response:
-            return json.loads(response.read())
-    except urllib.error.HTTPError as exc:
-        raise click.ClickException(f"{exc.code} from Lamina: {exc.read().decode(errors='replace')}") from None
-    except urllib.error.URLError as exc:
-        raise unreachable(client.endpoint, exc.reason) from None

@@ -10,7 +10,6 @@ import urllib.parse
 import click
 
 from lamina.cli.client import Client, aws_errors
-from lamina.cli.events import _post_json
 
 
 @click.group()
@@ -94,9 +93,7 @@ def failed(ctx: click.Context, uuid: str, as_json: bool) -> None:
 @click.pass_context
 def replay(ctx: click.Context, uuid: str, ids: tuple[int, ...]) -> None:
     """Invoke the mapping's function (its current version) again with kept batches."""
-    query = urllib.parse.urlencode([("id", i) for i in ids])
-    path = f"/_lamina/mappings/{urllib.parse.quote(uuid)}/replay" + (f"?{query}" if query else "")
-    out = _post_json(ctx.obj, path)
+    out = ctx.obj.post_json(f"/_lamina/mappings/{urllib.parse.quote(uuid)}/replay", [("id", i) for i in ids])
     for r in out["replayed"]:
         click.echo(f"batch {r['id']}: {'ok' if r['ok'] else 'failed again (' + (r['functionError'] or '') + ')'}")
     click.echo(f"replayed {len(out['replayed'])} batch{'es' if len(out['replayed']) != 1 else ''}")
