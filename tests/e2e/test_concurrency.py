@@ -326,3 +326,24 @@ def test_lamina_concurrency_cli(server, lam, fresh_name):
     assert refused.returncode != 0 and "InvalidParameterValueException" in refused.stderr
     out = lamina(server, "concurrency", fresh_name, "--clear", "--provisioned", "0", "--qualifier", version).stdout
     assert "reserved: none" in out and "provisioned: none" in out
+
+
+def test_provisioned_configs_list_in_pages(lam, fresh_name):
+    create(lam, fresh_name, SLEEPER)
+    versions = []
+    for n in range(3):
+        lam.update_function_configuration(FunctionName=fresh_name, Timeout=10 + n)  # a new version each time
+        versions.append(lam.publish_version(FunctionName=fresh_name)["Version"])
+        lam.put_provisioned_concurrency_config(
+            FunctionName=fresh_name, Qualifier=versions[-1], ProvisionedConcurrentExecutions=1
+        )
+    first = lam.list_provisioned_concurrency_configs(FunctionName=fresh_name, MaxItems=2)
+    rest = lam.list_provisioned_concurrency_configs(FunctionName=fresh_name, Marker=first["NextMarker"])
+    pages = [*first["ProvisionedConcurrencyConfigs"], *rest["ProvisionedConcurrencyConfigs"]]
+    assert len(first["ProvisionedConcurrencyConfigs"]) == 2 and "NextMarker" not in rest
+    assert sorted(c["FunctionArn"].rsplit(":", 1)[1] for c in pages) == sorted(versions)
+    with pytest.raises(ClientError) as caught:
+        lam.list_provisioned_concurrency_configs(FunctionName=fresh_name, Marker="not a marker")
+    assert caught.value.response["Error"]["Code"] == "InvalidParameterValueException"
+    for version in versions:
+        lam.delete_provisioned_concurrency_config(FunctionName=fresh_name, Qualifier=version)

@@ -5,13 +5,13 @@ provisioned concurrency (Put/Get/Delete/ListProvisionedConcurrencyConfig(s)); wi
 from __future__ import annotations
 
 import asyncio
-import base64
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 from lamina.errors import InvalidParameterValue
 from lamina.functions.concurrency import ConcurrencyService
 from lamina.functions.names import parse_function_ref
+from lamina.functions.paging import decode_marker, encode_marker
 from lamina.invoke.provisioning import Provisioner
 from lamina.model.concurrency import ProvisionedConfig
 
@@ -76,12 +76,10 @@ class ConcurrencyApi:
     async def list_provisioned(self, ctx: Any, params: Params) -> Params:
         name = parse_function_ref(params["FunctionName"]).name
         limit = params.get("MaxItems") or LIST_PAGE
-        start = 0
-        if params.get("Marker"):
-            try:
-                start = int(base64.urlsafe_b64decode(params["Marker"].encode()).decode())
-            except ValueError:
-                raise InvalidParameterValue(f"Invalid marker: {params['Marker']}") from None
+        offset = decode_marker(params.get("Marker")) or "0"  # the marker is the next page's offset
+        if not offset.isdigit():
+            raise InvalidParameterValue(f"Invalid marker: {params['Marker']}")
+        start = int(offset)
         configs = await asyncio.to_thread(self.concurrency.list_provisioned, name)
         page = configs[start : start + limit]
         out: Params = {
@@ -91,7 +89,7 @@ class ConcurrencyApi:
             ]
         }
         if start + limit < len(configs):
-            out["NextMarker"] = base64.urlsafe_b64encode(str(start + limit).encode()).decode()
+            out["NextMarker"] = encode_marker(str(start + limit))
         return out
 
     def _config(self, config: ProvisionedConfig) -> Params:
