@@ -18,7 +18,6 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import uuid
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -26,6 +25,7 @@ from typing import Any
 from botocore.loaders import Loader, create_loader
 from botocore.model import ServiceModel
 
+from lamina import ids
 from lamina.api.auth import Authenticator, CredentialLookup, parse_signature, payload_hash, static_credentials
 from lamina.api.context import Handler, RequestContext, RouteHandler
 from lamina.api.protocols import codec_for, protocol_of
@@ -224,7 +224,7 @@ class EdgeApp:
         for route in self._routes:
             if request.raw_path.startswith(route.prefix):
                 return await self._plain(route, request, receive)
-        request_id = str(uuid.uuid4())
+        request_id = ids.request_id()
         codec: ProtocolCodec = self._fallback
         body_read = receive is None
         try:

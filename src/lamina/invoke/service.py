@@ -11,11 +11,11 @@ import base64
 import binascii
 import json
 import time
-import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
+from lamina import ids
 from lamina.config import Settings
 from lamina.errors import InvalidParameterValue, InvalidRequestContent, RequestTooLarge
 from lamina.functions.names import parse_function_ref
@@ -122,7 +122,7 @@ class InvokeService:
         config = prepared.config
         if request.invocation_type == InvocationType.DRY_RUN:
             return InvokeResult(
-                request_id=request.request_id or str(uuid.uuid4()),
+                request_id=request.request_id or ids.request_id(),
                 status=204,
                 payload=b"",
                 executed_version=config.version,
@@ -130,13 +130,13 @@ class InvokeService:
         if request.invocation_type == InvocationType.EVENT:
             if self.events is None:
                 raise InvalidParameterValue("InvocationType Event is not enabled on this server.")
-            request_id = request.request_id or str(uuid.uuid4())
+            request_id = request.request_id or ids.request_id()
             # 202 only once the event is durably queued: it survives kill -9 from here on.
             await self.events.accept(request, prepared, request_id)
             return InvokeResult(request_id=request_id, status=202, payload=b"", executed_version=config.version)
         with self.limiter.lease(config.name):
             spec = await self._spec(config)
-            request_id = request.request_id or str(uuid.uuid4())
+            request_id = request.request_id or ids.request_id()
             started = time.time()
             invocation = Invocation(
                 request_id=request_id,
@@ -144,7 +144,7 @@ class InvokeService:
                 deadline_ms=int(started * 1000) + config.timeout * 1000,
                 invoked_function_arn=prepared.arn,
                 client_context=prepared.client_context,
-                trace_id=f"Root=1-{int(started):08x}-{uuid.uuid4().hex[:24]};Parent={uuid.uuid4().hex[:16]};Sampled=0",
+                trace_id=f"Root=1-{int(started):08x}-{ids.hex_id(24)};Parent={ids.hex_id(16)};Sampled=0",
             )
             async with self.pool.lease(spec) as environment:
                 result = await environment.invoke(invocation)

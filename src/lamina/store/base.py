@@ -3,8 +3,10 @@
 All methods are thread-safe and synchronous. A write method returns only after its change is
 committed: it survives `kill -9` of the server. Writes from many threads are group-committed, so
 concurrent writers share one commit instead of queueing for their own. Methods whose name ends in
-`_nowait` enqueue the write and return a `concurrent.futures.Future` resolved once it is committed;
-the hot invoke path uses them so a response is never held up by metering.
+`_nowait` enqueue the write and return a future resolved once it is committed: called on an event
+loop's thread, an `asyncio.Future` of that loop (no thread hand-off per write), elsewhere a
+`concurrent.futures.Future`; `await asyncio.wrap_future(f)` serves both. The hot invoke path uses
+them so a response is never held up by metering.
 """
 
 from __future__ import annotations

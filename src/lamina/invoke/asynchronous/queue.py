@@ -31,10 +31,10 @@ import heapq
 import itertools
 import logging
 import time
-import uuid
 from collections import deque
 from collections.abc import Sequence
 
+from lamina import ids
 from lamina.config import Settings
 from lamina.errors import ClientError, LaminaError, ResourceNotFound, TooManyRequests
 from lamina.functions.names import FunctionRef, parse_function_ref
@@ -226,8 +226,9 @@ class EventQueue:
         if payload is None:
             return  # removed meanwhile (a redrive or a delete raced it)
         event = event.with_changes(payload=payload)
+        # Checked as JSON when it was accepted (or built by Lamina: destination records).
         request = InvokeRequest(function=event.function, qualifier=event.qualifier, payload=payload,
-                                request_id=event.id)  # fmt: skip
+                                request_id=event.id, trusted_json=True)  # fmt: skip
         try:
             result = await self.invoker.invoke(request)
         except TooManyRequests as exc:
@@ -380,7 +381,7 @@ class EventQueue:
 
 
 def new_event_id() -> str:
-    return str(uuid.uuid4())
+    return ids.request_id()
 
 
 def _error_text(result: InvokeResult) -> str:

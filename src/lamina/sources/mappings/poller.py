@@ -24,12 +24,12 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-import uuid as uuidlib
 from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from lamina import ids
 from lamina.errors import LaminaError, TooManyRequests
 from lamina.model.invocation import InvokeResult
 from lamina.model.mappings import FailureCondition, MappingConfig
@@ -398,4 +398,4 @@ class ShardPoller:
 
 
 def new_request_id() -> str:
-    return str(uuidlib.uuid4())
+    return ids.request_id()

@@ -1,10 +1,10 @@
 """What a stream store promises. The SQLite store (`sqlite.py`) is the embedded one; a PostgreSQL
 (or Kafka, Redis Streams) implementation must keep the same promises.
 
-All methods are thread-safe and synchronous, except `append_nowait`, which returns a
-`concurrent.futures.Future`. The store knows nothing of Kinesis's wire or limits: the service
-validates, routes records to shards and builds sequence numbers; the store keeps streams, shards
-and records durably.
+All methods are thread-safe and synchronous, except `append_nowait`, which returns a future (on
+an event loop's thread an `asyncio.Future` of that loop, elsewhere a `concurrent.futures.Future`).
+The store knows nothing of Kinesis's wire or limits: the service validates, routes records to
+shards and builds sequence numbers; the store keeps streams, shards and records durably.
 
 Promises:
 - **Durable before acknowledged.** A write method returns, and `append_nowait`'s future resolves,

@@ -11,12 +11,14 @@ writer), so a re-run batch gets its counters again from the database.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import sqlite3
 import time
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass
+from typing import Any
 
 from lamina.errors import StreamInUse, StreamNotFound
 from lamina.sources.streams.base import Appended, NewStream, ShardClosed
@@ -212,9 +214,11 @@ class SqliteStreamStore:
 
     def append_nowait(self, shard_ids: Sequence[int], records: Sequence[tuple[str, bytes]]) -> Future[Appended]:
         item = _Append(shard_ids, records)
-        done: Future[Appended] = Future()
+        committed = self._db.writer.submit_item(self._appender, item)
+        # The same kind of future as the writer's (an event loop's own, on its thread): no hand-off.
+        done: Any = committed.get_loop().create_future() if isinstance(committed, asyncio.Future) else Future()
 
-        def resolve(committed: Future[None]) -> None:
+        def resolve(committed: Any) -> None:
             error = committed.exception()
             if error is not None:
                 done.set_exception(error)
@@ -222,7 +226,7 @@ class SqliteStreamStore:
                 assert item.result is not None  # write_batch filled it before the commit
                 done.set_result(item.result)
 
-        self._db.writer.submit_item(self._appender, item).add_done_callback(resolve)
+        committed.add_done_callback(resolve)
         return done
 
     def read(

@@ -234,3 +234,48 @@ def test_a_cancelled_item_is_skipped(conn, tmp_path):
     writer.close()
     assert keys(tmp_path / "w.db") == ["kept"]
     assert keys_batcher.calls == [["kept"]]
+
+
+def test_writes_from_an_event_loop_get_its_futures_woken_once_per_commit(conn, tmp_path):
+    """On a loop's thread: asyncio futures, resolved after the commit with one wake-up per batch."""
+    import asyncio
+
+    writer = GroupCommitWriter(conn)
+    wakeups = []
+
+    async def main():
+        loop = asyncio.get_running_loop()
+        original = loop.call_soon_threadsafe
+
+        def counting(callback, *args):
+            wakeups.append(callback)
+            return original(callback, *args)
+
+        loop.call_soon_threadsafe = counting
+        release = await asyncio.to_thread(blocked, writer)
+        good = [writer.submit(insert(f"k{i}")) for i in range(50)]
+        bad = writer.submit(insert("k0"))  # a duplicate: fails alone
+        assert all(isinstance(f, asyncio.Future) for f in [*good, bad])
+        assert not any(f.done() for f in good)
+        release.set()
+        assert all(await asyncio.gather(*good))
+        with pytest.raises(sqlite3.IntegrityError):
+            await bad
+        return keys(tmp_path / "w.db")
+
+    committed = asyncio.run(main())
+    assert committed == sorted(f"k{i}" for i in range(50))  # durable by the time they resolved
+    settles = [c for c in wakeups if getattr(c, "__name__", "") == "_settle_on_loop"]
+    assert len(settles) == 1  # 51 outcomes, one batch, one wake-up of the loop for them all
+    writer.close()
+
+
+def test_writes_from_other_threads_get_concurrent_futures(conn, tmp_path):
+    from concurrent.futures import Future
+
+    writer = GroupCommitWriter(conn)
+    future = writer.submit(insert("x"))
+    assert isinstance(future, Future) and future.result(10)
+    assert writer.run(insert("y"))  # blocking, from any thread
+    writer.close()
+    assert keys(tmp_path / "w.db") == ["x", "y"]
