@@ -24,6 +24,7 @@ from lamina.errors import StreamInUse, StreamNotFound
 from lamina.sources.streams.base import Appended, NewStream, ShardClosed
 from lamina.sources.streams.model import Shard, Stream, StreamMode, StreamRecord
 from lamina.sources.streams.resharding import NewShard
+from lamina.sources.streams.tail import RecordTail
 from lamina.store.sqlite.bulk import execute_rows
 from lamina.store.sqlite.database import Database
 
@@ -47,6 +48,7 @@ class RecordAppender:
 
     def __init__(self) -> None:
         self.clock: Clock = time.time
+        self.tail = RecordTail()  # what was committed last, for reads that keep up (tail.py)
         self._last: int | None = None  # highest counter written (None: unknown)
         self._last_arrival = 0
         self._live: set[int] = set()  # shard ids known to exist
@@ -77,6 +79,12 @@ class RecordAppender:
         execute_rows(conn, _INSERT, 5, params)
         self._last = counter
 
+    def committed(self, items: list[_Append]) -> None:
+        add = self.tail.add
+        for item in items:
+            assert item.result is not None
+            add(item.shard_ids, item.records, item.result.counters, item.result.arrival_ms)
+
     def reset(self) -> None:
         self._last = None
         self._live.clear()
@@ -85,10 +93,13 @@ class RecordAppender:
 class SqliteStreamStore:
     """Implements `StreamStore` over a `Database` it shares with the rest of the embedded store."""
 
-    def __init__(self, db: Database, clock: Clock = time.time) -> None:
+    def __init__(self, db: Database, clock: Clock = time.time, tail_bytes: int | None = None) -> None:
         self._db = db
         self._appender = db.batcher(RecordAppender)
         self._appender.clock = clock
+        self._tail = self._appender.tail  # one per database, like the appender that fills it
+        if tail_bytes is not None:
+            self._tail.budget_bytes = tail_bytes
 
     # --- streams ---------------------------------------------------------------------------------
 
@@ -117,7 +128,7 @@ class SqliteStreamStore:
         return stream
 
     def delete_stream(self, name: str) -> bool:
-        def delete(conn: sqlite3.Connection) -> bool:
+        def delete(conn: sqlite3.Connection) -> list[int] | bool:
             row = conn.execute("SELECT id FROM streams WHERE name = ?", (name,)).fetchone()
             if row is None:
                 return False
@@ -126,9 +137,13 @@ class SqliteStreamStore:
                 conn.execute("DELETE FROM stream_records WHERE shard_id = ?", (shard_id,))
             conn.execute("DELETE FROM stream_shards WHERE stream_id = ?", row)
             conn.execute("DELETE FROM streams WHERE id = ?", row)
-            return True
+            return shards
 
-        return bool(self._db.write(delete))
+        shards = self._db.write(delete)
+        if shards is False:
+            return False
+        self._tail.forget(shards)
+        return True
 
     def get_stream(self, name: str) -> Stream | None:
         rows = self._db.query(_SELECT_STREAMS + " WHERE name = ?", (name,))
@@ -232,6 +247,15 @@ class SqliteStreamStore:
     def read(
         self, shard_id: int, after: int, limit: int, min_arrival_ms: int = 0, max_bytes: int = 10 << 20
     ) -> list[StreamRecord]:
+        recent = self._tail.read(shard_id, after, limit, min_arrival_ms, max_bytes)
+        if recent is not None:
+            return recent
+        return self.read_database(shard_id, after, limit, min_arrival_ms, max_bytes)
+
+    def read_database(
+        self, shard_id: int, after: int, limit: int, min_arrival_ms: int = 0, max_bytes: int = 10 << 20
+    ) -> list[StreamRecord]:
+        """`read` from SQLite alone, past the tail (tests compare the two)."""
         cursor = self._db.reader().execute(
             "SELECT seq, arrival_ms, partition_key, data FROM stream_records"
             " WHERE shard_id = ? AND seq > ? AND arrival_ms >= ? ORDER BY seq LIMIT ?",
@@ -274,7 +298,9 @@ class SqliteStreamStore:
                 deleted += cur.rowcount
             return deleted
 
-        return int(self._db.write(trim))
+        deleted = int(self._db.write(trim))
+        self._tail.trim(shard_ids, before_ms)
+        return deleted
 
 
 def _tags(tags: Mapping[str, str]) -> str:
