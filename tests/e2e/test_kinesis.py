@@ -22,6 +22,7 @@ from botocore.exceptions import ClientError
 from lamina.api.app import EdgeApp
 from lamina.api.server import BackgroundServer
 from lamina.api.services.kinesis import register_kinesis
+from lamina.api.services.kinesis_wire import PUT_RECORDS
 from lamina.config import Settings
 from lamina.sources.streams import StreamService
 from lamina.store.sqlite import SqliteStore
@@ -131,6 +132,47 @@ def test_hash_ranges_and_routing_match_independent_md5_arithmetic(kinesis, name)
         assert result["ShardId"] == f"shardId-{h // width if h // width < 5 else 4:012d}"
     explicit = kinesis.put_record(StreamName=name, Data=b"d", PartitionKey="x", ExplicitHashKey=str(3 * width))
     assert explicit["ShardId"] == "shardId-000000000003"
+
+
+def test_put_records_wire_edges_round_trip(lamina, kinesis, name):
+    """PutRecords' fast wire path (kinesis_wire) with what it must get right, and what it leaves
+    to the generic path: unicode keys, explicit hash keys, empty data, a StreamARN, bad input."""
+    assert lamina.app.services["kinesis"].fast_paths["PutRecords"] is PUT_RECORDS
+    kinesis.create_stream(StreamName=name, ShardCount=2)
+    half = 2**127
+    records = [
+        {"Data": b"", "PartitionKey": "empty"},
+        {"Data": bytes(range(256)), "PartitionKey": "cl\u00e9-\U0001f600" * 32},  # 256 UTF-16 units
+        {"Data": b"low", "PartitionKey": "x", "ExplicitHashKey": "0"},
+        {"Data": b"high", "PartitionKey": "x", "ExplicitHashKey": str(half)},
+        {"Data": b"k" * 1000, "PartitionKey": "k" * 256},
+    ]
+    response = kinesis.put_records(StreamName=name, Records=records)
+    assert response["FailedRecordCount"] == 0 and response["EncryptionType"] == "NONE"
+    assert [r["ShardId"] for r in response["Records"][2:4]] == ["shardId-000000000000", "shardId-000000000001"]
+    by_arn = kinesis.put_records(StreamARN=ARN.format(name), Records=[{"Data": b"arn", "PartitionKey": "a"}])
+    got = {r["SequenceNumber"]: (r["Data"], r["PartitionKey"]) for rs in consume(kinesis, name).values() for r in rs}
+    sent = {
+        r["SequenceNumber"]: (d["Data"], d["PartitionKey"]) for r, d in zip(response["Records"], records, strict=True)
+    }
+    sent[by_arn["Records"][0]["SequenceNumber"]] = (b"arn", "a")
+    assert got == sent
+
+    unchecked = lamina.client(validate=False)
+    with pytest.raises(ClientError) as exc:
+        unchecked.put_records(StreamName=name, Records=[{"Data": b"x", "PartitionKey": ""}])
+    assert error(exc) == (
+        "ValidationException",
+        400,
+        "1 validation error detected: Value '' at 'records.1.member.partitionKey' failed to satisfy constraint: "
+        "Member must have length greater than or equal to 1",
+    )
+    with pytest.raises(ClientError) as exc:
+        unchecked.put_records(StreamName=name, Records=[{"Data": b"x", "PartitionKey": "k", "ExplicitHashKey": "01"}])
+    assert error(exc)[:2] == ("ValidationException", 400)
+    with pytest.raises(ClientError) as exc:
+        unchecked.put_records(StreamName=name, Records=[])
+    assert error(exc)[:2] == ("ValidationException", 400)
 
 
 def test_per_shard_order_under_concurrent_producers(lamina, kinesis, name):

@@ -57,6 +57,19 @@ Send = Callable[[dict[str, Any]], Awaitable[None]]
 Hook = Callable[[], Awaitable[None]]
 
 
+@dataclass(frozen=True, slots=True)
+class FastPath:
+    """A hand-written wire path for one hot JSON operation (PutRecords: 500 records a call).
+
+    `parse(body)` returns the params the model-driven parse and validation would produce and
+    accept, or None for anything else (the generic path then answers, with its exact errors);
+    `encode(output)` returns the response body `serialize_response` would, or None likewise.
+    Each is tested against the generic path it stands in for."""
+
+    parse: Callable[[bytes], dict[str, Any] | None]
+    encode: Callable[[Mapping[str, Any]], bytes | None]
+
+
 @dataclass(slots=True)
 class Service:
     """A registered AWS service: its model, codec, router, validator and handlers."""
@@ -67,6 +80,7 @@ class Service:
     router: Router
     validator: Validator
     handlers: dict[str, Handler]
+    fast_paths: dict[str, FastPath]
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,7 +134,12 @@ class EdgeApp:
         return ServiceModel(data, service_name=name)
 
     def register_service(
-        self, name: str, handlers: Mapping[str, Handler], *, api_version: str | None = None
+        self,
+        name: str,
+        handlers: Mapping[str, Handler],
+        *,
+        api_version: str | None = None,
+        fast_paths: Mapping[str, FastPath] | None = None,
     ) -> Service:
         """Serve botocore service `name` (e.g. "lambda"), one async handler per operation name.
 
@@ -132,7 +151,10 @@ class EdgeApp:
         if unknown:
             raise ConfigError(f"{name} has no operations named {', '.join(unknown)}")
         protocol = protocol_of(model)
-        service = Service(name, model, codec_for(model), router_for(model, protocol), Validator(), dict(handlers))
+        if fast_paths and (protocol != "json" or set(fast_paths) - set(handlers)):
+            raise ConfigError(f"{name}: fast paths are for operations of a json-protocol service that it serves")
+        router, fast = router_for(model, protocol), dict(fast_paths or {})
+        service = Service(name, model, codec_for(model), router, Validator(), dict(handlers), fast)
         self._services[name] = service
         self._by_signing_name.setdefault(model.signing_name, []).append((service, service.router.match))
         if protocol == "json":
@@ -293,13 +315,20 @@ class EdgeApp:
             raise NotImplementedOperation(f"Lamina does not implement {service.name}:{route.operation} yet.")
         operation = service.model.operation_model(route.operation)
         codec = service.codec
-        if len(request.body) > OFFLOAD_BYTES:
-            params = await asyncio.to_thread(codec.parse_request, operation, request, route.labels)
-        else:
-            params = codec.parse_request(operation, request, route.labels)
-        service.validator.validate(operation, params)
+        fast = service.fast_paths.get(route.operation)
+        params = fast.parse(request.body) if fast is not None and len(request.body) <= OFFLOAD_BYTES else None
+        if params is None:
+            if len(request.body) > OFFLOAD_BYTES:
+                params = await asyncio.to_thread(codec.parse_request, operation, request, route.labels)
+            else:
+                params = codec.parse_request(operation, request, route.labels)
+            service.validator.validate(operation, params)
         output = await handler(ctx, params)
-        response = codec.serialize_response(operation, output or {})
+        body = fast.encode(output or {}) if fast is not None else None
+        if body is not None:
+            response = HttpResponse(200, {"Content-Type": codec.content_type}, body)  # type: ignore[attr-defined]
+        else:
+            response = codec.serialize_response(operation, output or {})
         if ctx.response_headers:
             response.headers.update(ctx.response_headers)
         return response

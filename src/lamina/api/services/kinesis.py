@@ -18,6 +18,7 @@ from datetime import datetime
 from typing import Any
 
 from lamina.api.app import EdgeApp
+from lamina.api.services.kinesis_wire import PUT_RECORDS
 from lamina.config import Settings
 from lamina.errors import InvalidArgument
 from lamina.sources.streams import (
@@ -48,7 +49,7 @@ def register_kinesis(app: EdgeApp, settings: Settings, database: Database, **opt
         account_id=settings.account_id,
         **options,
     )
-    app.register_service("kinesis", KinesisApi(service).handlers())
+    app.register_service("kinesis", KinesisApi(service).handlers(), fast_paths={"PutRecords": PUT_RECORDS})
     trimmer: list[asyncio.Task[None]] = []
 
     async def start() -> None:
