@@ -291,6 +291,49 @@ def test_provisioned_alias_follows_the_alias(server, lam, fresh_name):
         time.sleep(0.05)
 
 
+def test_a_weighted_alias_spreads_its_provisioned_environments_over_both_versions(server, lam, fresh_name):
+    create(lam, fresh_name, "MARK = 1\n" + VERSIONED)
+    one = lam.publish_version(FunctionName=fresh_name)["Version"]
+    lam.update_function_code(FunctionName=fresh_name, ZipFile=handler_zip("MARK = 2\n" + VERSIONED))
+    two = lam.publish_version(FunctionName=fresh_name)["Version"]
+    lam.create_alias(FunctionName=fresh_name, Name="canary", FunctionVersion=one,
+                     RoutingConfig={"AdditionalVersionWeights": {two: 0.5}})  # fmt: skip
+    before = server.health()["provisioned"]
+    lam.put_provisioned_concurrency_config(
+        FunctionName=fresh_name, Qualifier="canary", ProvisionedConcurrentExecutions=2
+    )
+    ready = wait_status(lam, fresh_name, "canary", "READY")
+    assert ready["AllocatedProvisionedConcurrentExecutions"] == 2
+    assert server.health()["provisioned"] == before + 2
+    seen = {}
+    for _ in range(60):  # both versions answer, each from its provisioned environment
+        response, body = invoke_json(lam, fresh_name, Qualifier="canary", LogType="Tail")
+        assert body["init_type"] == "provisioned-concurrency" and "Init Duration" not in report_of(response), body
+        assert response["ExecutedVersion"] == body["version"]
+        seen[body["version"]] = body["mark"]
+        if len(seen) == 2:
+            break
+    assert seen == {one: 1, two: 2}
+
+    # Routing removed: both environments belong to the primary version now.
+    lam.update_alias(FunctionName=fresh_name, Name="canary", RoutingConfig={"AdditionalVersionWeights": {}})
+    deadline = time.monotonic() + 20
+    while True:
+        bodies = [invoke_json(lam, fresh_name, Qualifier=one)[1] for _ in range(2)]
+        if all(b["init_type"] == "provisioned-concurrency" for b in bodies):
+            break
+        assert time.monotonic() < deadline, bodies
+        time.sleep(0.1)
+    assert wait_status(lam, fresh_name, "canary", "READY")["AllocatedProvisionedConcurrentExecutions"] == 2
+    _, on_two = invoke_json(lam, fresh_name, Qualifier=two)
+    assert on_two["init_type"] == "on-demand"  # version 2's provisioned environment went
+    lam.delete_function(FunctionName=fresh_name)
+    deadline = time.monotonic() + 5
+    while server.health()["provisioned"] != before:
+        assert time.monotonic() < deadline, server.health()
+        time.sleep(0.05)
+
+
 def test_settings_survive_a_restart_and_are_provisioned_again(tmp_path):
     with LaminaServer(tmp_path / "data") as server:
         lam = server.client("lambda")

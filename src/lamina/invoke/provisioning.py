@@ -3,7 +3,8 @@ every stored configuration, and reports how far it got.
 
 The stored configurations (functions/concurrency.py) are the truth; `apply(name)` brings the pool
 in line with them for one function: each configuration's qualifier is resolved to its version (an
-alias to its primary version), that version's EnvironmentSpec is built as invocations build it
+alias with `AdditionalVersionWeights` to both of its versions, the N environments split by weight
+as AWS spreads them: `split`), that version's EnvironmentSpec is built as invocations build it
 (InvokeService.spec_for), and the pool is told how many environments to keep. Called after every
 Put/Delete, after every change of the function (a version deleted, an alias moved: its
 environments follow the alias), and for every function at server start. A configuration whose
@@ -18,14 +19,17 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import time
 from dataclasses import dataclass
 
 from lamina.errors import ResourceNotFound
+from lamina.functions import aliases as alias_rules
 from lamina.functions.concurrency import ConcurrencyService
 from lamina.functions.names import FunctionRef
 from lamina.invoke.service import InvokeService
 from lamina.model.concurrency import ProvisionedConfig
+from lamina.model.function import FunctionConfig
 from lamina.runtime.base import EnvironmentSpec, LogLine
 from lamina.runtime.pool import ProcessPool
 from lamina.store.base import LogEvent
@@ -46,7 +50,8 @@ class Provisioner:
         self.concurrency = concurrency
         self.invoker = invoker
         self.pool = pool
-        self._keys: dict[tuple[str, str], tuple[str, ...]] = {}  # (function, qualifier) -> pool key
+        # (function, qualifier) -> [(pool key, environments of this configuration there)]
+        self._keys: dict[tuple[str, str], list[tuple[tuple[str, ...], int]]] = {}
         self._lock = asyncio.Lock()
         self._tasks: set[asyncio.Task[None]] = set()
         pool.on_provisioned = self._log_init
@@ -93,20 +98,21 @@ class Provisioner:
         async with self._lock:
             configs = await asyncio.to_thread(self.concurrency.store.list_provisioned_configs, name)
             wanted: dict[tuple[str, ...], tuple[EnvironmentSpec, int]] = {}
-            keys: dict[tuple[str, str], tuple[str, ...]] = {}
+            keys: dict[tuple[str, str], list[tuple[tuple[str, ...], int]]] = {}
             for config in configs:
                 try:
-                    version = await asyncio.to_thread(
-                        self.concurrency.functions.resolve, FunctionRef(name, config.qualifier)
-                    )
+                    versions = await asyncio.to_thread(self._versions, name, config)
                 except ResourceNotFound:
                     await asyncio.to_thread(self.concurrency.drop_provisioned, name, config.qualifier)
                     continue
-                spec = await self.invoker.spec_for(version)
-                count = wanted[spec.key][1] if spec.key in wanted else 0
-                wanted[spec.key] = (spec, count + config.requested)
-                keys[(name, config.qualifier)] = spec.key
-            for old in {k for (n, _), k in self._keys.items() if n == name} - set(wanted):
+                parts = keys[(name, config.qualifier)] = []
+                for version, count in versions:
+                    spec = await self.invoker.spec_for(version)
+                    before = wanted[spec.key][1] if spec.key in wanted else 0
+                    wanted[spec.key] = (spec, before + count)
+                    parts.append((spec.key, count))
+            kept = {key for parts in keys.values() for key, _ in parts}
+            for old in {k for (n, _), parts in self._keys.items() if n == name for k, _ in parts} - kept:
                 self.pool.unprovision(old)
             for spec, count in wanted.values():
                 self.pool.provision(spec, count)
@@ -114,19 +120,40 @@ class Provisioner:
                 del self._keys[pair]
             self._keys.update(keys)
 
+    def _versions(self, name: str, config: ProvisionedConfig) -> list[tuple[FunctionConfig, int]]:
+        """The versions `config` keeps environments of, with how many each (a thread: store reads)."""
+        functions = self.concurrency.functions
+        primary = functions.resolve(FunctionRef(name, config.qualifier))
+        if not alias_rules.is_alias(config.qualifier):
+            return [(primary, config.requested)]
+        routing = functions.get_alias(name, config.qualifier).routing
+        if not routing:
+            return [(primary, config.requested)]
+        ((extra, weight),) = routing.items()
+        count = split(config.requested, weight)
+        other = functions.resolve(FunctionRef(name, extra))
+        return [(v, n) for v, n in ((primary, config.requested - count), (other, count)) if n]
+
     def state(self, config: ProvisionedConfig) -> ProvisionedStatus:
-        key = self._keys.get((config.function, config.qualifier))
-        state = self.pool.provisioned_state(key) if key is not None else None
-        if state is None:
+        parts = self._keys.get((config.function, config.qualifier))
+        states = [(self.pool.provisioned_state(key), count) for key, count in parts or []]
+        if not states or any(state is None for state, _ in states):
             return ProvisionedStatus(0, 0, "IN_PROGRESS")
-        allocated = min(state.allocated, config.requested)
-        if state.failure is not None:
-            return ProvisionedStatus(allocated, allocated, "FAILED", state.failure)
-        status = "READY" if state.allocated >= state.requested else "IN_PROGRESS"
-        return ProvisionedStatus(allocated, allocated, status)
+        allocated = sum(min(state.allocated, count) for state, count in states)  # type: ignore[union-attr]
+        failure = next((state.failure for state, _ in states if state.failure is not None), None)  # type: ignore[union-attr]
+        if failure is not None:
+            return ProvisionedStatus(allocated, allocated, "FAILED", failure)
+        ready = all(state.allocated >= state.requested for state, _ in states)  # type: ignore[union-attr]
+        return ProvisionedStatus(allocated, allocated, "READY" if ready else "IN_PROGRESS")
 
     def _names(self) -> set[str]:
         return {name for name, _ in self._keys}
+
+
+def split(requested: int, weight: float) -> int:
+    """How many of an alias's `requested` environments go to its additional version: in proportion
+    to its weight, a tie going to the primary version (AWS documents the spread, not its rounding)."""
+    return max(0, min(requested, math.ceil(requested * weight - 0.5)))
 
 
 def _report_failure(future: object) -> None:
