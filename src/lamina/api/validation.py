@@ -11,7 +11,8 @@ cloudformation#4, serverless-secrets#39). Paths are member names with a lower-ca
 joined by "." (`environment.variables`), list items as `records.1.member` (1-based). Sensitive
 values are left out ("Value at 'environment.variables' ..."). Constraints checked: required,
 enum, pattern (whole-value match, skipped when Python's `re` cannot compile the Java regex),
-min/max as string length (UTF-16 units, as Java counts), numeric value, list/map size; blob
+min/max as string length (UTF-16 units, as Java counts), numeric value, list/map size, no null
+list/map members (`Value null at 'records.2.member'` for structures); blob
 minimums but never blob maximums (payload limits belong to the service, with their own errors).
 Model ranges wider than the service's real limits (Lambda's Timeout up to 5400) are the service
 layer's to narrow.
@@ -33,10 +34,12 @@ _NOT_NULL = "Member must not be null"
 
 def _java(value: Any) -> str:
     """A value as Java's toString shows it in Coral messages."""
+    if value is None:
+        return "null"
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, list | tuple):
-        return "[" + ", ".join("null" if v is None else _java(v) for v in value) + "]"
+        return "[" + ", ".join(_java(v) for v in value) + "]"
     if isinstance(value, dict):
         return "{" + ", ".join(f"{k}={_java(v)}" for k, v in value.items()) + "}"
     if isinstance(value, bytes | bytearray | memoryview):
@@ -46,7 +49,9 @@ def _java(value: Any) -> str:
 
 
 def _utf16_len(text: str) -> int:
-    return len(text) if text.isascii() else len(text.encode("utf-16-le")) // 2
+    # A lone surrogate is one unit, as in Java. The JSON decoders refuse them as malformed input
+    # (jsonshape.py); "surrogatepass" keeps a string that reaches here another way from a 500.
+    return len(text) if text.isascii() else len(text.encode("utf-16-le", "surrogatepass")) // 2
 
 
 def _camel(name: str) -> str:
@@ -69,7 +74,10 @@ class Validator:
         if check is None:
             return
         errors: list[str] = []
-        check(params, "", errors)
+        try:
+            check(params, "", errors)
+        except RecursionError:  # a recursive shape (DynamoDB's AttributeValue) nested past the stack
+            raise ValidationError("1 validation error detected: Input is nested too deeply") from None
         if errors:
             n = len(errors)
             raise ValidationError(f"{n} validation error{'s' if n > 1 else ''} detected: " + "; ".join(errors))
@@ -131,11 +139,12 @@ class Validator:
 
     def _collection(self, shape: Shape, item_shape: Shape, kind: str) -> Check | None:
         size_rules = self._size_rules(shape)
-        item_rules = self._rules(item_shape) if item_shape.type_name not in ("structure", "list", "map") else []
-        nested = self.check_for(item_shape) if not item_rules else None
+        composite = item_shape.type_name in ("structure", "list", "map")
+        item_rules = [] if composite else self._rules(item_shape)
+        nested = self.check_for(item_shape) if composite else None
         key_rules = self._rules(shape.key) if kind == "map" else []
-        if not size_rules and not item_rules and nested is None and not key_rules:
-            return None
+        # No early `return None`: every collection refuses null members, as Coral does (a handler
+        # given `[None]` for a list of structures would crash into a 500).
         sensitive = bool(shape.metadata.get("sensitive"))
         item_desc = ", ".join([m for _, m in item_rules] + [_NOT_NULL])
         key_desc = ", ".join(m for _, m in key_rules)
@@ -148,14 +157,15 @@ class Validator:
             items = value.values() if kind == "map" else value
             if key_rules and not all(ok(k) for k in value for ok, _ in key_rules):
                 errors.append(_failure(value, path, f"Map keys must satisfy constraint: [{key_desc}]", sensitive))
-            if item_rules:
-                if not all(v is not None and ok(v) for v in items for ok, _ in item_rules):
-                    errors.append(_failure(value, path, f"{item_label}: [{item_desc}]", sensitive))
-            elif nested is not None:
+            if composite:  # each null member named, as AWS does: "Value null at 'records.2.member'"
                 pairs = value.items() if kind == "map" else enumerate(value, 1)
                 for key, item in pairs:
-                    if item is not None:
+                    if item is None:
+                        errors.append(f"Value null at '{path}.{key}.member' failed to satisfy constraint: {_NOT_NULL}")
+                    elif nested is not None:
                         nested(item, f"{path}.{key}.member", errors)
+            elif None in items or not all(ok(v) for v in items for ok, _ in item_rules):
+                errors.append(_failure(value, path, f"{item_label}: [{item_desc}]", sensitive))
 
         return check_collection
 

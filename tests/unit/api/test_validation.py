@@ -136,3 +136,49 @@ def test_every_input_shape_compiles(service):
         shape = m.operation_model(name).input_shape
         if shape is not None:
             validator.check_for(shape)
+
+
+@pytest.mark.parametrize(
+    ("records", "where"),
+    [([None], "records.1.member"), ([{"Data": b"x", "PartitionKey": "p"}, None], "records.2.member")],
+)
+def test_null_structure_in_a_list_is_named_like_aws(records, where):
+    message = check("PutRecords", {"StreamName": "s", "Records": records}, "kinesis")
+    assert message == (
+        f"1 validation error detected: Value null at '{where}' failed to satisfy constraint: Member must not be null"
+    )
+
+
+def test_null_structure_in_a_list_without_other_checks():
+    # FileSystemConfig has required members, but a list whose items need no check must refuse null too.
+    message = check("CreateFunction", create(FileSystemConfigs=[None]))
+    assert "Value null at 'fileSystemConfigs.1.member' failed to satisfy constraint: Member must not be null" in message
+
+
+def test_null_unconstrained_map_value_is_refused():
+    # EnvironmentVariableValue has no constraint of its own; null still is not a value.
+    message = check("CreateFunction", create(Environment={"Variables": {"AB": None}}))
+    assert message == (
+        "1 validation error detected: Value at 'environment.variables' failed to satisfy constraint: "
+        "Map value must satisfy constraint: [Member must not be null]"
+    )
+    message = check("CreateFunction", create(Tags={"a": None}))
+    assert "Value '{a=null}' at 'tags'" in message
+
+
+def test_unpaired_surrogate_does_not_crash_length_checks():
+    # The JSON decoders refuse these; a string arriving another way is counted as Java would (1 unit).
+    assert check("PutRecord", {"StreamName": "s", "Data": b"x", "PartitionKey": "\ud800"}, "kinesis") is None
+    message = check("PutRecord", {"StreamName": "s", "Data": b"x", "PartitionKey": "\ud800" * 257}, "kinesis")
+    assert "Member must have length less than or equal to 256" in message
+    assert "regular expression" in check(
+        "PutRecord", {"StreamName": "\ud800", "Data": b"x", "PartitionKey": "p"}, "kinesis"
+    )
+
+
+def test_recursive_shape_nested_past_the_stack_is_a_validation_error():
+    value: dict = {"S": "x"}
+    for _ in range(2000):
+        value = {"L": [value]}
+    message = check("PutItem", {"TableName": "t", "Item": {"a": value}}, "dynamodb")
+    assert message == "1 validation error detected: Input is nested too deeply"

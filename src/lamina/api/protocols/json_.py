@@ -18,7 +18,7 @@ from typing import Any
 from botocore.model import OperationModel, ServiceModel
 
 from lamina.api.protocols.base import ProtocolCodec
-from lamina.api.protocols.jsonshape import BodyTypeError, JsonShapes
+from lamina.api.protocols.jsonshape import TOO_DEEP, BodyTypeError, JsonShapes
 from lamina.api.protocols.rest_json import add_error_extras
 from lamina.api.wire import HttpRequest, HttpResponse
 from lamina.errors import LaminaError, SerializationError
@@ -46,6 +46,8 @@ class JsonCodec(ProtocolCodec):
         except (ValueError, UnicodeDecodeError) as exc:  # BodyTypeError is a ValueError
             detail = str(exc) if isinstance(exc, BodyTypeError) else f"Could not parse request body: {exc}"
             raise self.body_error(detail) from None
+        except RecursionError:  # `[[[...` deeper than the interpreter's limit: unparseable too
+            raise self.body_error(f"Could not parse request body: {TOO_DEEP}") from None
 
     def serialize_response(self, operation: OperationModel, output: Mapping[str, Any]) -> HttpResponse:
         shape = operation.output_shape

@@ -8,10 +8,15 @@ into closures, so a request walks no model metadata, and both skip members bound
 
 Type mismatches raise `BodyTypeError` carrying the member path; the codec turns it into its
 protocol's error. Unknown members are ignored, as AWS services ignore them; `null` means absent.
+A string (or map key) holding an unpaired UTF-16 surrogate (JSON `"\\ud800"`; `json.loads` pairs
+valid ones into one code point) is malformed input, a `BodyTypeError` too: it is not text that
+AWS's UTF-8 wire or any store can carry, so the protocol's "cannot parse" 400 answers it, not a
+`ValidationException` (there is no model constraint it breaks) and not a crash further in.
 """
 
 from __future__ import annotations
 
+import re
 import threading
 from collections.abc import Callable
 from typing import Any
@@ -37,15 +42,28 @@ Encoder = Callable[[Any], Any]
 class BodyTypeError(ValueError):
     """Raised when a JSON value does not have its member's type; `path` grows as it unwinds."""
 
-    def __init__(self, expected: str, value: Any) -> None:
+    def __init__(self, expected: str, value: Any, detail: str = "") -> None:
         super().__init__(expected)
         self.expected = expected
         self.value = value
+        self.detail = detail
         self.path: list[str] = []
 
     def __str__(self) -> str:
         where = ".".join(reversed(self.path)) or "(body)"
-        return f"Cannot deserialize {type(self.value).__name__} value at '{where}' as {self.expected}"
+        why = f": {self.detail}" if self.detail else ""
+        return f"Cannot deserialize {type(self.value).__name__} value at '{where}' as {self.expected}{why}"
+
+
+TOO_DEEP = "JSON nested too deeply"  # why a body that raised RecursionError was refused
+_SURROGATE = re.compile("[\ud800-\udfff]")
+_UNPAIRED = "unpaired UTF-16 surrogate"
+
+
+def _check_text(value: str) -> None:
+    """Refuse an unpaired surrogate (`isascii` is O(1), so ASCII text costs nothing)."""
+    if not value.isascii() and _SURROGATE.search(value) is not None:
+        raise BodyTypeError("string", value, _UNPAIRED)
 
 
 def _is_located(member: Shape) -> bool:
@@ -162,6 +180,7 @@ class JsonShapes:
                 raise BodyTypeError("map", value)
             out = {}
             for key, raw in value.items():
+                _check_text(key)  # unwinds without the key in the path: it cannot be shown
                 try:
                     out[key] = None if raw is None else val(raw)
                 except BodyTypeError as exc:
@@ -231,6 +250,7 @@ def _scalar_decoder(shape: Shape) -> Decoder:
         def decode_string(value: Any) -> str:
             if not isinstance(value, str):
                 raise BodyTypeError("string", value)
+            _check_text(value)
             return value
 
         return decode_string

@@ -19,7 +19,7 @@ from typing import Any
 
 from botocore.model import ServiceModel, Shape
 
-from lamina.api.protocols.jsonshape import BodyTypeError, JsonShapes
+from lamina.api.protocols.jsonshape import TOO_DEEP, JsonShapes
 from lamina.api.protocols.rest import RestCodec
 from lamina.api.protocols.scalars import RFC822, to_text
 from lamina.api.wire import HttpResponse
@@ -41,12 +41,11 @@ class RestJsonCodec(RestCodec):
             return {}
         try:
             document = json.loads(body)
-        except (ValueError, UnicodeDecodeError) as exc:
-            raise self.body_error(f"Could not parse request body into json: {exc}") from None
-        try:
             return self.shapes.decoder(shape)(document)
-        except BodyTypeError as exc:
+        except (ValueError, UnicodeDecodeError) as exc:  # BodyTypeError is a ValueError
             raise self.body_error(f"Could not parse request body into json: {exc}") from None
+        except RecursionError:  # `[[[...` deeper than the interpreter's limit: unparseable too
+            raise self.body_error(f"Could not parse request body into json: {TOO_DEEP}") from None
 
     def encode_body(self, shape: Shape, value: Mapping[str, Any]) -> tuple[bytes, str]:
         encoder = self.shapes.encoder(shape)

@@ -141,7 +141,7 @@ def from_text(shape: Shape, text: str, default_ts: str) -> Any:
         if shape.serialization.get("jsonvalue"):
             try:
                 return json.loads(base64.b64decode(text))
-            except (binascii.Error, ValueError) as exc:
+            except (binascii.Error, ValueError, RecursionError) as exc:  # RecursionError: nested too deep
                 raise ScalarError("not base64-encoded JSON") from exc
         return text
     if kind in ("integer", "long"):

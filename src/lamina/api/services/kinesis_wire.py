@@ -19,7 +19,8 @@ PutRecordsInput, and the generic path's semantics):
 - Records: a list of 1-500 objects, each with exactly `Data` and `PartitionKey` (and optionally
   `ExplicitHashKey`), all strings, no nulls;
 - PartitionKey: 1-256 UTF-16 code units, as the validator counts (lone surrogates fall back: the
-  validator cannot count them); ExplicitHashKey matches `0|([1-9]\\d{0,38})` (ASCII digits);
+  generic decoder refuses them as malformed input, decision 0021); ExplicitHashKey matches
+  `0|([1-9]\\d{0,38})` (ASCII digits);
 - Data: `binascii.a2b_base64` without strict mode, which is what `base64.b64decode` (the generic
   `decode_blob`) runs, non-ASCII text being an error for both; decoded size is not checked,
   because the validator checks no blob maximums (the service enforces its 1 MiB record limit).

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from datetime import UTC, datetime
 
 import pytest
@@ -85,3 +86,61 @@ def test_bad_bodies_are_serialization_errors():
     request.body = b'{"StreamName": 5}'
     with pytest.raises(SerializationError, match="streamName"):
         codec.parse_request(operation, request, {})
+
+
+# -- malformed input is the protocol's 400, never a 500 -------------------------------------------
+
+
+def _put_records(body: bytes) -> dict:
+    codec = JsonCodec(model("kinesis"))
+    request = http_request("kinesis", "PutRecord", {"StreamName": "s", "Data": b"x", "PartitionKey": "p"})
+    request.body = body
+    return codec.parse_request(model("kinesis").operation_model("PutRecords"), request, {})
+
+
+@pytest.mark.parametrize(
+    "body",
+    [b"[" * 100_000, b'{"StreamName":"s","Records":' + b"[" * 10_000 + b"]" * 10_000 + b"}"],
+    ids=["open-brackets", "nested-records"],
+)
+def test_json_nested_past_the_stack_is_a_serialization_error(body):
+    with pytest.raises(SerializationError, match=r"^Could not parse request body: JSON nested too deeply$"):
+        _put_records(body)
+
+
+def test_recursive_shape_nested_past_the_stack_is_a_serialization_error():
+    # json.loads copes with ~990 levels; DynamoDB's recursive AttributeValue decoder does not.
+    codec = JsonCodec(model("dynamodb"))
+    inner = '{"S":"x"}'
+    for _ in range(900):
+        inner = '{"L":[' + inner + "]}"
+    request = http_request("dynamodb", "PutItem", {"TableName": "t", "Item": {}})
+    request.body = ('{"TableName":"t","Item":{"a":' + inner + "}}").encode()
+    with pytest.raises(SerializationError, match="nested too deeply"):
+        codec.parse_request(model("dynamodb").operation_model("PutItem"), request, {})
+
+
+@pytest.mark.parametrize(
+    ("body", "where"),
+    [
+        (rb'{"StreamName":"s","Records":[{"Data":"AA==","PartitionKey":"\ud800"}]}', "records.1.member.partitionKey"),
+        (rb'{"StreamName":"\udfff","Records":[]}', "streamName"),
+        (rb'{"StreamName":"s","Records":[{"Data":"AA==","PartitionKey":"a\ud83dz"}]}', "records.1.member.partitionKey"),
+    ],
+)
+def test_unpaired_surrogate_is_a_serialization_error(body, where):
+    with pytest.raises(SerializationError, match=rf"at '{re.escape(where)}' as string: unpaired UTF-16 surrogate"):
+        _put_records(body)
+
+
+def test_surrogate_pairs_are_text():
+    params = _put_records(rb'{"StreamName":"s","Records":[{"Data":"AA==","PartitionKey":"\ud83d\ude00"}]}')
+    assert params["Records"][0]["PartitionKey"] == "\U0001f600"
+
+
+def test_unpaired_surrogate_map_key_is_a_serialization_error():
+    codec = JsonCodec(model("kinesis"))
+    request = http_request("kinesis", "AddTagsToStream", {"StreamName": "s", "Tags": {"k": "v"}})
+    request.body = rb'{"StreamName":"s","Tags":{"\ud800":"v"}}'
+    with pytest.raises(SerializationError, match=r"at 'tags' as string: unpaired UTF-16 surrogate"):
+        codec.parse_request(model("kinesis").operation_model("AddTagsToStream"), request, {})

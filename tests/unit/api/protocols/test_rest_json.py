@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 from datetime import UTC, datetime
 
 import pytest
@@ -311,3 +312,45 @@ def test_unmodeled_errors_and_service_faults():
     codec, _ = _codec("lambda")
     body = json.loads(codec.serialize_error(ServiceError("boom")).body)
     assert body == {"Type": "Service", "Message": "boom"}
+
+
+def _create_function(body: bytes) -> dict:
+    codec, _ = _codec("lambda")
+    request = http_request("lambda", "CreateFunction", {"FunctionName": "f", "Role": "r", "Code": {}})
+    request.body = body
+    return codec.parse_request(model("lambda").operation_model("CreateFunction"), request, {})
+
+
+@pytest.mark.parametrize(
+    "body",
+    [b"[" * 100_000, b'{"FunctionName":"f","Code":{"ZipFile":' + b"[" * 10_000 + b"]" * 10_000 + b"}}"],
+    ids=["open-brackets", "nested-member"],
+)
+def test_json_nested_past_the_stack_is_invalid_request_content(body):
+    with pytest.raises(
+        InvalidRequestContent, match=r"^Could not parse request body into json: JSON nested too deeply$"
+    ):
+        _create_function(body)
+
+
+@pytest.mark.parametrize(
+    ("body", "where"),
+    [
+        (rb'{"FunctionName":"\ud800","Role":"r"}', "functionName"),
+        (rb'{"FunctionName":"f","Description":"caf\u00e9 \udc00"}', "description"),
+        (rb'{"FunctionName":"f","Environment":{"Variables":{"\ud800":"v"}}}', "environment.variables"),
+    ],
+)
+def test_unpaired_surrogate_is_invalid_request_content(body, where):
+    with pytest.raises(InvalidRequestContent, match=rf"at '{re.escape(where)}' as string: unpaired UTF-16 surrogate"):
+        _create_function(body)
+
+
+def test_jsonvalue_header_nested_past_the_stack_is_a_serialization_error():
+    codec, router = _codec("iot-data")
+    request = http_request("iot-data", "Publish", {"topic": "t/1", "userProperties": {"a": 1}})
+    request.headers["x-amz-mqtt5-user-properties"] = base64.b64encode(b"[" * 5_000).decode()
+    match = router.match(request)
+    assert match is not None
+    with pytest.raises(SerializationError, match="userProperties"):
+        codec.parse_request(model("iot-data").operation_model("Publish"), request, match.labels)
