@@ -5,13 +5,10 @@ ago. Reading them back from SQLite (a query, then a row tuple and a StreamRecord
 reader thread that holds the GIL while it builds them) was the largest cost of a live mapping: about
 40% of the server's samples at 60,000 records/s, more than the event loop's own work.
 
-The writer thread hands each committed append here right after its COMMIT, in commit order. So for
+The writer thread adds each committed append here right after its COMMIT, in commit order. So for
 every shard the tail holds *every* committed record whose counter is above the shard's
 `covered_after`, and a read that starts at or above it is answered from memory with exactly what
-the database would return; a read from further back goes to SQLite. The writer only queues the
-appends (one list append per commit): the writer thread is the critical path of every put and
-checkpoint, and making the records (~1 µs each, holding the GIL) there slowed them all. The next
-read, trim or stats call files them, in the order queued. Counters are global (one
+the database would return; a read from further back goes to SQLite. Counters are global (one
 AUTOINCREMENT for all shards), so the first commit the tail sees sets a floor: nothing of any shard
 above it can have been committed without passing through here.
 
@@ -63,38 +60,29 @@ class RecordTail:
         self._floor: int | None = None  # below it nothing is known; above it every commit was seen
         self._size = 0
         self._lock = threading.Lock()
-        self._queued: list[tuple[Sequence[int], Sequence[tuple[str, bytes]], Sequence[int], int]] = []
 
     def add(self, shard_ids: Sequence[int], records: Sequence[tuple[str, bytes]], counters: Sequence[int],
             arrival_ms: int) -> None:  # fmt: skip
-        """One committed append (the writer thread, in commit order): queued, filed later."""
+        """One committed append (the writer thread, in commit order)."""
         if self.budget_bytes <= 0 or not counters:
             return
         with self._lock:
-            self._queued.append((shard_ids, records, counters, arrival_ms))
-            if len(self._queued) >= 1024:  # nobody reads: keep the queue bounded all the same
-                self._file()
-
-    def _file(self) -> None:
-        """File the queued appends into their shards (the lock is held)."""
-        queued, self._queued = self._queued, []
-        shards, new = self._shards, StreamRecord
-        touched: set[int] = set()
-        for shard_ids, records, counters, arrival_ms in queued:
             if self._floor is None:
                 self._floor = counters[0] - 1
+            touched: set[int] = set()
             for shard_id, (key, data), counter in zip(shard_ids, records, counters, strict=True):
-                shard = shards.get(shard_id)
+                shard = self._shards.get(shard_id)
                 if shard is None:
-                    shard = shards[shard_id] = _Shard(self._floor)
+                    shard = self._shards[shard_id] = _Shard(self._floor)
+                record = StreamRecord(counter, arrival_ms, key, data)
                 shard.counters.append(counter)
-                shard.records.append(new(counter, arrival_ms, key, data))
-                size = len(data) + len(key) + RECORD_OVERHEAD
+                shard.records.append(record)
+                size = _footprint(record)
                 shard.size += size
                 self._size += size
-            touched.update(shard_ids)
-        if self._size > self.budget_bytes:
-            self._shrink(touched)
+                touched.add(shard_id)
+            if self._size > self.budget_bytes:
+                self._shrink(touched)
 
     def _shrink(self, touched: Iterable[int]) -> None:
         order = [*touched, *(s for s in self._shards if s not in touched)]
@@ -110,8 +98,6 @@ class RecordTail:
     ) -> list[StreamRecord] | None:
         """What the database would return for this read, or None if the tail cannot tell."""
         with self._lock:
-            if self._queued:
-                self._file()
             if self._floor is None:
                 return None
             shard = self._shards.get(shard_id)
@@ -136,7 +122,6 @@ class RecordTail:
     def trim(self, shard_ids: Iterable[int], before_ms: int) -> None:
         """Records older than `before_ms` were deleted (retention)."""
         with self._lock:
-            self._file()
             for shard_id in shard_ids:
                 shard = self._shards.get(shard_id)
                 if shard is None:
@@ -149,7 +134,6 @@ class RecordTail:
     def forget(self, shard_ids: Iterable[int]) -> None:
         """The shards' records were deleted with their stream (an empty answer is then right)."""
         with self._lock:
-            self._file()
             for shard_id in shard_ids:
                 shard = self._shards.pop(shard_id, None)
                 if shard is not None:
@@ -157,7 +141,6 @@ class RecordTail:
 
     def stats(self) -> dict[str, int]:
         with self._lock:
-            self._file()
             return {"tail_bytes": self._size, "tail_shards": len(self._shards)}
 
 

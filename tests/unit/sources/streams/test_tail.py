@@ -97,15 +97,3 @@ def test_a_failed_append_never_reaches_the_tail(opened):
     assert good.result().counters and bad.exception() is not None
     assert [r.data for r in streams.read(shard, 0, 10)] == [b"a"]
     assert streams._tail.stats()["tail_bytes"] > 0
-
-
-def test_the_writer_only_queues_and_the_queue_stays_bounded_without_readers():
-    from lamina.sources.streams.tail import RecordTail
-
-    tail = RecordTail(budget_bytes=1 << 20)
-    for n in range(1, 3000):
-        tail.add([7], [("k", b"x")], [n], 1000)
-        assert len(tail._queued) < 1024
-    records = tail.read(7, 2990, 100, 0, 1 << 20)
-    assert [r.counter for r in records] == list(range(2991, 3000))
-    assert not tail._queued
