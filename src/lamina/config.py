@@ -126,9 +126,6 @@ class Settings:
     mapping_retry_base_seconds: float = 1.0  # LAMINA_MAPPING_RETRY_BASE_SECONDS
     mapping_retry_max_seconds: float = 30.0  # LAMINA_MAPPING_RETRY_MAX_SECONDS
     mapping_min_record_age_seconds: int = 60  # LAMINA_MAPPING_MIN_RECORD_AGE_SECONDS
-    # Streams keep their newest records in memory too, so readers that keep up (mappings,
-    # GetRecords at LATEST) are answered without a database read; 0 turns it off (tail.py).
-    stream_tail_bytes: int = 64 << 20  # LAMINA_STREAM_TAIL_BYTES
     # Concurrency: reservations must leave this many executions unreserved (AWS: 100); None = the
     # smaller of 100 and a tenth of max_concurrency, so small machines can still reserve.
     min_unreserved_concurrency: int | None = None  # LAMINA_MIN_UNRESERVED_CONCURRENCY

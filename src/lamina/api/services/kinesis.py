@@ -44,7 +44,7 @@ def register_kinesis(app: EdgeApp, settings: Settings, database: Database, **opt
     (clock, iterator_ttl_s, retention_hour_s... for tests). Records past retention are trimmed
     every minute while the app runs."""
     service = StreamService(
-        SqliteStreamStore(database, clock=options.get("clock", time.time), tail_bytes=settings.stream_tail_bytes),
+        SqliteStreamStore(database, clock=options.get("clock", time.time)),
         region=settings.region,
         account_id=settings.account_id,
         **options,

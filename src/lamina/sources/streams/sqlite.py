@@ -24,7 +24,6 @@ from lamina.errors import StreamInUse, StreamNotFound
 from lamina.sources.streams.base import Appended, NewStream, ShardClosed
 from lamina.sources.streams.model import Shard, Stream, StreamMode, StreamRecord
 from lamina.sources.streams.resharding import NewShard
-from lamina.sources.streams.tail import RecordTail
 from lamina.store.sqlite.bulk import execute_rows
 from lamina.store.sqlite.database import Database
 
@@ -48,7 +47,6 @@ class RecordAppender:
 
     def __init__(self) -> None:
         self.clock: Clock = time.time
-        self.tail = RecordTail()  # what was committed last, for reads that keep up (tail.py)
         self._last: int | None = None  # highest counter written (None: unknown)
         self._last_arrival = 0
         self._live: set[int] = set()  # shard ids known to exist
@@ -79,12 +77,6 @@ class RecordAppender:
         execute_rows(conn, _INSERT, 5, params)
         self._last = counter
 
-    def committed(self, items: list[_Append]) -> None:
-        add = self.tail.add
-        for item in items:
-            assert item.result is not None
-            add(item.shard_ids, item.records, item.result.counters, item.result.arrival_ms)
-
     def reset(self) -> None:
         self._last = None
         self._live.clear()
@@ -93,13 +85,10 @@ class RecordAppender:
 class SqliteStreamStore:
     """Implements `StreamStore` over a `Database` it shares with the rest of the embedded store."""
 
-    def __init__(self, db: Database, clock: Clock = time.time, tail_bytes: int | None = None) -> None:
+    def __init__(self, db: Database, clock: Clock = time.time) -> None:
         self._db = db
         self._appender = db.batcher(RecordAppender)
         self._appender.clock = clock
-        self._tail = self._appender.tail  # one per database, like the appender that fills it
-        if tail_bytes is not None:
-            self._tail.budget_bytes = tail_bytes
 
     # --- streams ---------------------------------------------------------------------------------
 
@@ -128,7 +117,7 @@ class SqliteStreamStore:
         return stream
 
     def delete_stream(self, name: str) -> bool:
-        def delete(conn: sqlite3.Connection) -> list[int] | bool:
+        def delete(conn: sqlite3.Connection) -> bool:
             row = conn.execute("SELECT id FROM streams WHERE name = ?", (name,)).fetchone()
             if row is None:
                 return False
@@ -137,13 +126,9 @@ class SqliteStreamStore:
                 conn.execute("DELETE FROM stream_records WHERE shard_id = ?", (shard_id,))
             conn.execute("DELETE FROM stream_shards WHERE stream_id = ?", row)
             conn.execute("DELETE FROM streams WHERE id = ?", row)
-            return shards
+            return True
 
-        shards = self._db.write(delete)
-        if shards is False:
-            return False
-        self._tail.forget(shards)
-        return True
+        return bool(self._db.write(delete))
 
     def get_stream(self, name: str) -> Stream | None:
         rows = self._db.query(_SELECT_STREAMS + " WHERE name = ?", (name,))
@@ -247,15 +232,6 @@ class SqliteStreamStore:
     def read(
         self, shard_id: int, after: int, limit: int, min_arrival_ms: int = 0, max_bytes: int = 10 << 20
     ) -> list[StreamRecord]:
-        recent = self._tail.read(shard_id, after, limit, min_arrival_ms, max_bytes)
-        if recent is not None:
-            return recent
-        return self.read_database(shard_id, after, limit, min_arrival_ms, max_bytes)
-
-    def read_database(
-        self, shard_id: int, after: int, limit: int, min_arrival_ms: int = 0, max_bytes: int = 10 << 20
-    ) -> list[StreamRecord]:
-        """`read` from SQLite alone, past the tail (tests compare the two)."""
         cursor = self._db.reader().execute(
             "SELECT seq, arrival_ms, partition_key, data FROM stream_records"
             " WHERE shard_id = ? AND seq > ? AND arrival_ms >= ? ORDER BY seq LIMIT ?",
@@ -298,9 +274,7 @@ class SqliteStreamStore:
                 deleted += cur.rowcount
             return deleted
 
-        deleted = int(self._db.write(trim))
-        self._tail.trim(shard_ids, before_ms)
-        return deleted
+        return int(self._db.write(trim))
 
 
 def _tags(tags: Mapping[str, str]) -> str:

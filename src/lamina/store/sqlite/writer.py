@@ -42,7 +42,6 @@ any rollback (of a savepoint or of a transaction) and after any closure ran.
 from __future__ import annotations
 
 import asyncio
-import logging
 import queue
 import sqlite3
 import threading
@@ -56,8 +55,6 @@ from lamina.errors import ServiceError
 T = TypeVar("T")
 Write = Callable[[sqlite3.Connection], T]
 
-log = logging.getLogger(__name__)
-
 _STOP = object()
 _OK: tuple[None, None] = (None, None)
 
@@ -70,10 +67,6 @@ class Batcher(Protocol):
 
     def reset(self) -> None:
         """Forget anything cached about the database's contents."""
-
-    # Optional: `committed(items)`, called by the writer thread right after the COMMIT that made
-    # `items` durable (the ones that failed are left out), in commit order, before any future of
-    # theirs resolves: a batcher may keep what was written in memory (streams keep a tail).
 
 
 # What a write resolves: see the module docstring for which kind a caller gets.
@@ -204,19 +197,7 @@ class GroupCommitWriter:
             commits=s.commits + commits,
             largest_batch=max(s.largest_batch, len(batch)),
         )
-        self._tell_committed(batch, outcomes)
         _settle([entry[2] for entry in batch], outcomes)
-
-    def _tell_committed(self, batch: list[_Entry], outcomes: list[tuple[Any, Any]]) -> None:
-        told: dict[Batcher, list[Any]] = {}
-        for (batcher, payload, _), (error, _) in zip(batch, outcomes, strict=True):
-            if batcher is not None and error is None and hasattr(batcher, "committed"):
-                told.setdefault(batcher, []).append(payload)
-        for batcher, items in told.items():
-            try:
-                batcher.committed(items)  # type: ignore[attr-defined]
-            except Exception:  # a cache must not fail writes that are durable already
-                log.exception("%s.committed failed", type(batcher).__name__)
 
     def _run_in_one_transaction(self, batch: list[_Entry]) -> list[tuple[Any, Any]]:
         try:

@@ -28,15 +28,14 @@ def clock() -> FakeClock:
     return FakeClock()
 
 
-@pytest.fixture(params=["sqlite", "sqlite-no-tail", "memory"])
+@pytest.fixture(params=["sqlite", "memory"])
 def stream_store(request: pytest.FixtureRequest, tmp_path, clock: FakeClock) -> Iterator[StreamStore]:
-    """Each test runs against the SQLite store (reads answered from its in-memory tail where they
-    can be, and with the tail off, from the database alone) and its in-memory twin: one contract."""
+    """Each test runs against the SQLite store and its in-memory twin: one contract."""
     if request.param == "memory":
         yield MemoryStreamStore(clock=clock)
         return
     store = SqliteStore.open(tmp_path / "lamina.db")
-    yield SqliteStreamStore(store.database, clock=clock, tail_bytes=0 if request.param == "sqlite-no-tail" else None)
+    yield SqliteStreamStore(store.database, clock=clock)
     store.close()
 
 
