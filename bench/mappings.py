@@ -340,9 +340,11 @@ def render(rows: list[tuple[int, float, float, float | None]], lat: list[float],
         f"- Goal ≥ 100,000 records/s at batch 1,000: {'met' if live >= 100_000 else 'not met'} (live {live:,.0f},"
         f" drain {drain:,.0f}).",
         f"- Goal p50 ≤ 10 ms: {'met' if _pct(lat, 0.5) <= 10 else 'not met'} ({_pct(lat, 0.5):.1f} ms).",
-        "- Why live is lower than drain: the server is one Python process, so PutRecords ingest (~0.8 core at"
-        " 100,000 records/s, measured) and the mapping (~1 core while draining) share one interpreter lock;"
-        " the handlers' processes use ~0.15 core.",
+        "- Why live is lower than drain: the server is one Python process. Sampled every 250 ms, the mapping"
+        " keeps within ~2,500 records of the puts, so ingest sets the live rate; its critical path is the"
+        " group-commit writer thread, whose 500-record insert takes 0.5 ms alone and 1.5-2.5 ms here because"
+        " every SQLite call gives up and takes back the interpreter lock the event loop holds half the time"
+        " (more producers do not help). What it would take: docs/decisions/0110-one-process-ceiling.md.",
     ]
     return "\n".join(lines) + "\n"
 
