@@ -15,7 +15,8 @@ same way on both sides.
    committed with fsync; Celery: apply_async, counted when it returned, i.e. once Redis has the
    message in memory: Celery's default, non-durable setup). The consumers run meanwhile.
 2. Latency, enqueue -> handler start, p50/p99: a paced load well below either side's capacity
-   (events sent at a fixed rate by a few threads), so it measures the path, not a backlog.
+   (events sent at a fixed rate by a few threads, staggered so they are evenly spaced), so it
+   measures the path, not a backlog.
 """
 
 from __future__ import annotations
@@ -208,11 +209,16 @@ def _paced(make: Callable[[], Callable[[str], None]], tag: str, threads: int, ra
     lock = threading.Lock()
     per_thread = n // threads
 
+    began = time.perf_counter() + 0.2  # every thread's connection is open by then
+
     def loop(i: int) -> None:
         send = make()
-        began = time.perf_counter()
+        # Staggered: thread i sends i/threads of a period after thread 0, so events are evenly
+        # spaced. In step, the threads fired together and each tick was a burst of `threads`
+        # events queueing behind each other (client and server), which is a backlog, not the path.
+        offset = i / (rate * threads)
         for k in range(per_thread):
-            time.sleep(max(0.0, began + k / rate - time.perf_counter()))
+            time.sleep(max(0.0, began + offset + k / rate - time.perf_counter()))
             key = f"{tag}l{i}-{k}"
             t = time.time()
             send(key)
@@ -361,12 +367,13 @@ def render(plan: Plan, lamina: Side, celery: Side | None, header: dict[str, str]
         "committed to SQLite (WAL, synchronous=FULL) first, so it survives kill -9 and power loss. A Celery "
         "event counts when `apply_async` returned: Redis has it in memory (default setup: RDB snapshots, no "
         "AOF; the worker acks on receipt). **Latency**: enqueue (client, before the call) to handler start, "
-        f"{plan.paced_n} events sent at a fixed {plan.paced_threads} x {plan.paced_rate:g}/s, well below either "
-        "side's capacity. **Started events/s**: the events accepted during the throughput phase (warm-up "
-        "included) divided by the time until the last of them had started (the phase plus the backlog's "
-        "drain): the rate at which events get run end to end. Clients, servers and workers share the "
-        f"machine's cores. Each number is the median of {header['rounds']} round(s) (a fresh server, worker "
-        "and broker each round, the two sides alternating); the rounds are listed below the table.",
+        f"{plan.paced_n} events sent at a fixed {plan.paced_threads} x {plan.paced_rate:g}/s (the threads "
+        "staggered, so events are evenly spaced), well below either side's capacity. **Started events/s**: the "
+        "events accepted during the throughput phase (warm-up included) divided by the time until the last of "
+        "them had started (the phase plus the backlog's drain): the rate at which events get run end to end. "
+        "Clients, servers and workers share the machine's cores. Each number is the median of "
+        f"{header['rounds']} round(s) (a fresh server, worker and broker each round, the two sides alternating); "
+        "the rounds are listed below the table.",
         "",
         "| | accepted events/s | started events/s | enqueue -> start p50 | p99 | max | all started "
         "| backlog drained in |",
