@@ -2,11 +2,13 @@
 group-committing writer, so concurrent producers share commits; reads use per-thread reader
 connections (WAL), so they never wait for the writer.
 
-The counter is `stream_records.seq` (AUTOINCREMENT: never reused). The writer thread is the only
-writer, so `RecordAppender` assigns counters itself: it reads the high-water mark once, hands out
-the next ones in queue order, and writes them explicitly (SQLite then keeps `sqlite_sequence` at
-the maximum). It forgets what it knows after any rollback or closure (`reset`, called by the
-writer), so a re-run batch gets its counters again from the database.
+The counter is `stream_records.seq` (AUTOINCREMENT: never reused). `RecordAppender` assigns
+counters itself, inside the writer's transaction: it reads the high-water mark, hands out the next
+ones in queue order, and writes them explicitly (SQLite then keeps `sqlite_sequence` at the
+maximum). It keeps the mark, and which shards are open, between transactions, and forgets them
+whenever they may be wrong (`reset`, called by the writer): after any rollback or closure, and
+when another connection (another process) committed since, so two writers on one database never
+hand out a counter twice nor append to a shard the other closed.
 """
 
 from __future__ import annotations
@@ -153,7 +155,7 @@ class SqliteStreamStore:
             )]  # fmt: skip
             if sorted(open_now) != sorted(closing):
                 raise StreamInUse(f"Stream {name} under account 000000000000 is being resharded.")
-            # The writer thread is the only writer, and appends write their counters explicitly:
+            # Appends write their counters explicitly, inside the write lock this transaction holds:
             # sqlite_sequence holds the last counter of everything before this closure.
             row = conn.execute("SELECT seq FROM sqlite_sequence WHERE name = 'stream_records'").fetchone()
             last = row[0] if row else 0

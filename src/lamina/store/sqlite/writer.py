@@ -34,9 +34,11 @@ through unchanged, so `await asyncio.wrap_future(x)` serves both kinds. An async
 is never skipped: cancelling the awaiting task does not unqueue it (a concurrent future cancelled
 before its batch runs still is).
 
-Batchers may cache what they know of the database (log group and stream ids) since this thread
-is its only writer. The writer calls their `reset()` whenever that knowledge may be wrong: after
-any rollback (of a savepoint or of a transaction) and after any closure ran.
+Batchers may cache what they know of the database (log group and stream ids, the streams' last
+counter, which shards are open). The writer calls their `reset()` whenever that knowledge may be
+wrong: after any rollback (of a savepoint or of a transaction), after any closure ran, and when a
+transaction begins after another connection committed (`PRAGMA data_version` moved: another
+process writing the same database, as DESIGN.md allows; one cheap pragma per transaction).
 """
 
 from __future__ import annotations
@@ -103,6 +105,7 @@ class GroupCommitWriter:
         self._closed = False
         self._stats = WriterStats()
         self._batchers: set[Batcher] = set()  # every batcher seen (writer thread only)
+        self._data_version: int | None = None  # as of our last transaction: others' commits move it
         self._thread = threading.Thread(target=self._run, name=name, daemon=True)
         self._thread.start()
 
@@ -220,7 +223,7 @@ class GroupCommitWriter:
         conn = self._conn
         outcomes: list[tuple[BaseException | None, Any]] = [_OK] * len(batch)
         run: list[int] = []  # indices of the batcher items since the last closure
-        conn.execute("BEGIN IMMEDIATE")
+        self._begin()
         for i, (batcher, payload, _) in enumerate(batch):
             if batcher is not None:
                 if careful:
@@ -276,7 +279,7 @@ class GroupCommitWriter:
     def _run_alone(self, entry: _Entry) -> tuple[BaseException | None, Any]:
         batcher, payload, _ = entry
         try:
-            self._conn.execute("BEGIN IMMEDIATE")
+            self._begin()
             if batcher is None:
                 result = payload(self._conn)
                 self._reset_batchers()
@@ -288,6 +291,14 @@ class GroupCommitWriter:
             self._rollback_quietly()
             return exc, None
         return None, result
+
+    def _begin(self) -> None:
+        """BEGIN IMMEDIATE (the write lock), then forget cached state if others wrote meanwhile."""
+        self._conn.execute("BEGIN IMMEDIATE")
+        version = self._conn.execute("PRAGMA data_version").fetchone()[0]
+        if version != self._data_version:
+            self._data_version = version
+            self._reset_batchers()
 
     def _reset_batchers(self) -> None:
         for batcher in self._batchers:

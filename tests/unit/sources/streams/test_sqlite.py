@@ -61,3 +61,33 @@ def test_arrival_time_never_goes_backwards(tmp_path):
         assert streams.first_counter_at(shard, 1_000_000) == a.counters[0]
     finally:
         store.close()
+
+
+def test_two_writers_on_one_database_share_counters_and_see_each_others_reshards(tmp_path):
+    """Two stores, each with its own writer connection (as two server processes would have): the
+    appenders' cached high-water marks and open-shard sets must not outlive the other's commits."""
+    from lamina.sources.streams.base import ShardClosed
+    from lamina.sources.streams.resharding import NewShard
+
+    first = SqliteStore.open(tmp_path / "lamina.db")
+    second = SqliteStore.open(tmp_path / "lamina.db")
+    try:
+        a, b = SqliteStreamStore(first.database), SqliteStreamStore(second.database)
+        shards = [s.id for s in a.create_stream(new("s", 2)).shards]
+        counters = []
+        for n in range(30):  # interleaved: each store's cache is stale after the other's commit
+            store = a if n % 2 else b
+            counters += store.append_nowait([shards[n % 2]] * 3, [("k", b"%d" % n)] * 3).result(10).counters
+        assert len(set(counters)) == 90 and counters == sorted(counters)
+        seen = a.read(shards[0], 0, 1000) + a.read(shards[1], 0, 1000)
+        assert sorted(r.counter for r in seen) == counters
+        arrivals = [r.arrival_ms for r in sorted(seen, key=lambda r: r.counter)]
+        assert arrivals == sorted(arrivals)
+        b.append_nowait([shards[0]], [("k", b"cached")]).result(10)  # b now knows shard 0 is open
+        ((lo, hi),) = even_ranges(1)
+        a.reshard("s", [0, 1], [NewShard(2, lo, hi, 0, 1)])  # a merge: both shards close
+        closed = b.append_nowait([shards[0]], [("k", b"late")])
+        assert isinstance(closed.exception(10), ShardClosed)
+    finally:
+        second.close()
+        first.close()
