@@ -126,6 +126,10 @@ class Settings:
     mapping_retry_base_seconds: float = 1.0  # LAMINA_MAPPING_RETRY_BASE_SECONDS
     mapping_retry_max_seconds: float = 30.0  # LAMINA_MAPPING_RETRY_MAX_SECONDS
     mapping_min_record_age_seconds: int = 60  # LAMINA_MAPPING_MIN_RECORD_AGE_SECONDS
+    # Processes that own the port and take stream ingest (PutRecords, PutRecord) off the server
+    # process, forwarding everything else to it (api/edge_worker.py, decision 0110); 0: none, the
+    # server listens itself. Costs a local hop (~0.1 ms) on every other call.
+    edge_workers: int = 0  # LAMINA_EDGE_WORKERS
     # Concurrency: reservations must leave this many executions unreserved (AWS: 100); None = the
     # smaller of 100 and a tenth of max_concurrency, so small machines can still reserve.
     min_unreserved_concurrency: int | None = None  # LAMINA_MIN_UNRESERVED_CONCURRENCY

@@ -22,6 +22,7 @@ from lamina.api.admin import AdminRoutes
 from lamina.api.admin_events import EventAdminRoutes
 from lamina.api.admin_mappings import MappingAdminRoutes
 from lamina.api.app import EdgeApp
+from lamina.api.edge_workers import EdgeWorkers
 from lamina.api.server import server_config
 from lamina.api.services.iam import IamApi
 from lamina.api.services.kinesis import register_kinesis
@@ -154,7 +155,13 @@ def serve(settings: Settings, on_ready: Callable[[str], None] | None = None) -> 
     server = uvicorn.Server(server_config(platform.app, settings.host, settings.port, log_level="warning"))
     if on_ready is not None:
         threading.Thread(target=_when_started, args=(server, settings, on_ready), daemon=True).start()
-    server.run()
+    if settings.edge_workers > 0:  # they own the port; this process serves them on a Unix socket
+        workers = EdgeWorkers(settings, platform.streams.signal)
+        platform.app.on_startup.append(workers.start)
+        platform.app.on_shutdown.insert(0, workers.stop)
+        server.run(sockets=[workers.core_socket()])
+    else:
+        server.run()
 
 
 def _when_started(server: uvicorn.Server, settings: Settings, on_ready: Callable[[str], None]) -> None:
