@@ -17,7 +17,7 @@ from typing import Any, Literal, TypeVar
 
 from lamina.errors import ConfigError, ServiceError
 from lamina.store.sqlite.migrations import migrate
-from lamina.store.sqlite.writer import Batcher, GroupCommitWriter, Write, WriterStats
+from lamina.store.sqlite.writer import BUSY_TIMEOUT_S, Batcher, GroupCommitWriter, Write, WriterStats
 
 Synchronous = Literal["FULL", "NORMAL"]
 B = TypeVar("B", bound=Batcher)
@@ -62,7 +62,7 @@ class Database:
         # check_same_thread=False: the writer connection is opened here and used by its thread;
         # readers are closed by close() from whichever thread calls it.
         conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, factory=_Connection)
-        conn.execute("PRAGMA busy_timeout=10000")
+        conn.execute(f"PRAGMA busy_timeout={int(BUSY_TIMEOUT_S * 1000)}")
         return conn
 
     # --- writes ------------------------------------------------------------------------------

@@ -58,7 +58,7 @@ from lamina.errors import ServiceError
 T = TypeVar("T")
 Write = Callable[[sqlite3.Connection], T]
 
-BUSY_TIMEOUT_S = 10.0  # as long as the readers' busy_timeout
+BUSY_TIMEOUT_S = 10.0  # how long a write waits for another process's lock (readers too)
 BUSY_STEP_S = 0.0002
 
 _STOP = object()
@@ -310,7 +310,7 @@ class GroupCommitWriter:
                 self._conn.execute("BEGIN IMMEDIATE")
                 break
             except sqlite3.OperationalError as exc:
-                if "locked" not in str(exc) and "busy" not in str(exc):
+                if getattr(exc, "sqlite_errorcode", 0) & 0xFF not in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED):
                     raise
                 now = time.monotonic()
                 deadline = deadline or now + BUSY_TIMEOUT_S

@@ -279,3 +279,20 @@ def test_writes_from_other_threads_get_concurrent_futures(conn, tmp_path):
     assert writer.run(insert("y"))  # blocking, from any thread
     writer.close()
     assert keys(tmp_path / "w.db") == ["x", "y"]
+
+
+def test_a_write_waits_for_another_connections_lock_and_then_commits(conn, tmp_path):
+    """Another process's writer holds the lock: ours waits (in short steps), then commits."""
+    import time
+
+    other = sqlite3.connect(tmp_path / "w.db", isolation_level=None, check_same_thread=False)
+    writer = GroupCommitWriter(conn)
+    other.execute("BEGIN IMMEDIATE")
+    future = writer.submit(insert("after"))
+    time.sleep(0.3)
+    assert not future.done()  # still waiting, not failed
+    other.execute("INSERT INTO t VALUES ('first')")
+    other.execute("COMMIT")
+    assert future.result(5)
+    writer.close()
+    assert keys(tmp_path / "w.db") == ["after", "first"]
