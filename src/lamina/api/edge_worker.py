@@ -28,7 +28,7 @@ import uvicorn
 
 from lamina.api.app import EdgeApp
 from lamina.api.forward import Forwarder
-from lamina.api.server import server_config
+from lamina.api.server import server_config, tcp_socket
 from lamina.api.services.kinesis import KinesisApi
 from lamina.api.services.kinesis_wire import PUT_RECORDS
 from lamina.api.services.sts import api_credentials
@@ -102,16 +102,6 @@ def build(settings: Settings, core_socket: str, notify_socket: str) -> WorkerApp
     return WorkerApp(local, Forwarder(core_socket))
 
 
-def listening_socket(host: str, port: int) -> socket.socket:
-    """The server's TCP port, shared with the other workers (SO_REUSEPORT)."""
-    sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
-    sock.bind((host, port))
-    sock.listen(1024)
-    return sock
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description="A Lamina edge worker (started by `lamina up`).")
     parser.add_argument("--core-socket", required=True)
@@ -124,7 +114,8 @@ def main() -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     settings = Settings.load(data_dir=args.data_dir, host=args.host, port=args.port)
     app = build(settings, args.core_socket, args.notify_socket)
-    sock = listening_socket(settings.host, settings.port)
+    sock = tcp_socket(settings.host, settings.port, share_port=True)  # shared with the other workers
+    sock.listen(1024)  # now: the core's start-up waits until the port accepts
     server = uvicorn.Server(server_config(app, settings.host, settings.port, log_level="warning"))  # type: ignore[arg-type]
 
     async def watch_parent() -> None:

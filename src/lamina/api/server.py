@@ -31,6 +31,17 @@ def server_config(app: EdgeApp, host: str, port: int, *, log_level: str = "warni
     )
 
 
+def tcp_socket(host: str, port: int, *, share_port: bool = False) -> socket.socket:
+    """A bound TCP socket for uvicorn's `sockets=`; `share_port`: other processes may bind the
+    same port too (SO_REUSEPORT), and the kernel spreads connections over them (edge workers)."""
+    sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    if share_port:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+    sock.bind((host, port))
+    return sock
+
+
 def serve(app: EdgeApp, *, log_level: str = "info") -> None:
     """Serve on `app.settings.host:port` until interrupted."""
     app.settings.check_bind()
@@ -42,9 +53,7 @@ class BackgroundServer:
 
     def __init__(self, app: EdgeApp, host: str = "127.0.0.1", port: int = 0, *, log_level: str = "warning") -> None:
         self.app = app
-        self._sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
-        self._sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self._sock.bind((host, port))
+        self._sock = tcp_socket(host, port)
         self.host, self.port = self._sock.getsockname()[:2]
         self.server = uvicorn.Server(server_config(app, host, self.port, log_level=log_level))
         self._thread = threading.Thread(target=self.server.run, kwargs={"sockets": [self._sock]}, daemon=True)
