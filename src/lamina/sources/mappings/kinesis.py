@@ -8,21 +8,26 @@ every reshard.
 
 from __future__ import annotations
 
-import base64
 import binascii
+import functools
 import json
 import time
 from collections.abc import Sequence
 from datetime import UTC, datetime
+from itertools import repeat
+from operator import itemgetter
 from typing import Any
 
 from lamina.errors import StreamNotFound
 from lamina.model.mappings import StartingPosition
 from lamina.sources.mappings.source import ReadResult, ShardInfo, SourceGone, SourceRecord
 from lamina.sources.streams import Shard, Stream, StreamRecord, StreamService
-from lamina.sources.streams.model import SEQUENCE_BASE, parse_sequence_number, sequence_number, shard_name
+from lamina.sources.streams.model import SEQUENCE_TEXT, parse_sequence_number, sequence_number, shard_name
 
 LAG_CAP = 10_000
+_tuple_new = tuple.__new__
+_counter_of, _arrival_of, _key_of, _data_of = (itemgetter(i) for i in range(4))  # StreamRecord's fields
+_b64 = functools.partial(binascii.b2a_base64, newline=False)
 
 
 def stream_name_of(arn: str) -> str | None:
@@ -47,7 +52,7 @@ class KinesisSource:
         self.arn = arn
         self.name = name
         self._stream: Stream | None = None
-        self._templates: dict[tuple[str, str], tuple[bytes, bytes, bytes]] = {}
+        self._templates: dict[tuple[str, str], bytes] = {}
 
     # -- shards -----------------------------------------------------------------------------
 
@@ -110,8 +115,10 @@ class KinesisSource:
             if not s.is_open:
                 records = self._read(stream, s, counter, limit, max_bytes)
         finished = not records and not s.is_open
-        base, wrap = SEQUENCE_BASE, SourceRecord  # the hot loop: one tuple per record, no calls
-        return ReadResult([wrap(str(base + r.counter), r.arrival_ms, r.partition_key, r) for r in records], finished)
+        # The hot loop, run by `map` and `zip`: no Python frame per record.
+        positions = map(SEQUENCE_TEXT.__mod__, map(_counter_of, records))
+        columns = zip(positions, map(_arrival_of, records), map(_key_of, records), records, strict=True)
+        return ReadResult(list(map(_tuple_new, repeat(SourceRecord), columns)), finished)
 
     def _read(self, stream: Stream, s: Shard, after: int, limit: int, max_bytes: int) -> list[StreamRecord]:
         oldest = int(time.time() * 1000 - stream.retention_hours * self.streams.retention_hour_ms)
@@ -131,33 +138,38 @@ class KinesisSource:
 
     # -- JSON -------------------------------------------------------------------------------
 
-    def event_record(self, shard: str, record: SourceRecord, role: str) -> bytes:
-        """The Kinesis record JSON, built from a per-(shard, role) template: one json.dumps of a
-        nested dict per record cost ~5 µs, the template ~1.5 µs (a batch of 10,000 is 35 ms less).
-        The key order and values are those of `json.dumps` of AWS's record (asserted in tests)."""
-        r: StreamRecord = record.raw
-        seq = record.position.encode()
-        head, middle, tail = self._template(shard, role)
-        return b"".join((
-            head, _json_string(r.partition_key),
-            b',"sequenceNumber":"', seq,
-            b'","data":"', base64.b64encode(r.data),
-            b'","approximateArrivalTimestamp":', repr(r.arrival_ms / 1000).encode(),
-            middle, seq,
-            tail,
-        ))  # fmt: skip
+    def event_records(self, shard: str, records: Sequence[SourceRecord], role: str) -> list[bytes]:
+        """Each record's Kinesis JSON, from a per-(shard, role) template filled by `bytes %` over
+        columns built with `map`: ~0.6 µs a record, where a json.dumps of AWS's nested dict per
+        record cost ~5 µs. The key order and values are those of `json.dumps` of AWS's record
+        (asserted in tests); arrival times go through `%r`, json.dumps's float repr."""
+        template = self._template(shard, role)
+        raws = [r.raw for r in records]
+        keys: list[str] = list(map(_key_of, raws))
+        joined = "".join(keys)
+        if joined.isascii() and joined.isprintable() and '"' not in joined and "\\" not in joined:
+            quoted: Any = map(b'"%s"'.__mod__, map(str.encode, keys))  # nothing to escape
+        else:
+            quoted = map(_json_string, keys)
+        sequences = [r.position.encode() for r in records]
+        data = map(_b64, map(_data_of, raws))
+        arrivals = list(map(_arrival_of, raws))
+        stamps = {ms: b"%r" % (ms / 1000) for ms in set(arrivals)}  # a put's records share one
+        return list(map(template.__mod__, zip(quoted, sequences, data, map(stamps.__getitem__, arrivals), sequences,
+                                              strict=True)))  # fmt: skip
 
-    def _template(self, shard: str, role: str) -> tuple[bytes, bytes, bytes]:
+    def _template(self, shard: str, role: str) -> bytes:
+        """The record JSON with a %s for the key, sequence number, data, arrival and sequence number."""
         cached = self._templates.get((shard, role))
         if cached is None:
-            head = b'{"kinesis":{"kinesisSchemaVersion":"1.0","partitionKey":'
-            middle = f'}},"eventSource":"aws:kinesis","eventVersion":"1.0","eventID":"{shard}:'.encode()
-            tail = (
-                '","eventName":"aws:kinesis:record","invokeIdentityArn":' + json.dumps(role)
-                + ',"awsRegion":' + json.dumps(self.streams.region)
-                + ',"eventSourceARN":' + json.dumps(self.arn) + "}"
-            ).encode()  # fmt: skip
-            cached = self._templates[(shard, role)] = (head, middle, tail)
+            text = (
+                '{"kinesis":{"kinesisSchemaVersion":"1.0","partitionKey":%s,"sequenceNumber":"%s","data":"%s",'
+                '"approximateArrivalTimestamp":%s},"eventSource":"aws:kinesis","eventVersion":"1.0","eventID":"'
+                + _percent(shard) + ':%s","eventName":"aws:kinesis:record","invokeIdentityArn":'
+                + _percent(json.dumps(role)) + ',"awsRegion":' + _percent(json.dumps(self.streams.region))
+                + ',"eventSourceARN":' + _percent(json.dumps(self.arn)) + "}"
+            )  # fmt: skip
+            cached = self._templates[(shard, role)] = text.encode()
         return cached
 
     def filter_view(self, record: SourceRecord) -> dict[str, Any]:
@@ -191,6 +203,11 @@ class KinesisSource:
         records = self._read(stream, s, _counter(after), LAG_CAP, 64 << 20)
         age = max(0, int(time.time() * 1000) - records[0].arrival_ms) if records else 0
         return len(records), age
+
+
+def _percent(text: str) -> str:
+    """`text` for a `%` template: its own percent signs doubled."""
+    return text.replace("%", "%%")
 
 
 def _json_string(text: str) -> bytes:

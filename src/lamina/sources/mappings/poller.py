@@ -184,9 +184,8 @@ class ShardPoller:
                 return
         patterns = runner.patterns
         matching = [r for r in taken if matches_any(patterns, source.filter_view(r))] if patterns else taken
-        role, shard, event_record = runner.role, self.shard, source.event_record
-        encoded = [event_record(shard, r, role) for r in matching]
-        extra = self.window.fields(shard, source.arn, final=False) if self.window is not None else b""
+        encoded = source.event_records(self.shard, matching, runner.role)
+        extra = self.window.fields(self.shard, source.arn, final=False) if self.window is not None else b""
         # The 6 MB cut: the batch ends before the record that would take the event past the limit.
         size, fit = _ENVELOPE + len(extra), 0
         for body in encoded:
@@ -308,7 +307,7 @@ class ShardPoller:
         runner = self.runner
         source = runner.source
         role = runner.role
-        payload = b'{"Records":[' + b",".join(source.event_record(self.shard, r, role) for r in taken) + b"]}"
+        payload = b'{"Records":[' + b",".join(source.event_records(self.shard, taken, role)) + b"]}"
         failure = Failure(condition, self.attempts, result, source.batch_info(self.shard, taken), payload)
         for _ in range(len(taken)):
             self.pending.popleft()

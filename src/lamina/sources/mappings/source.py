@@ -71,8 +71,9 @@ class Source(Protocol):
     async def wait(self, shard: str, version: int, timeout: float | None) -> bool:
         """Until records may have arrived since `version` was taken (True), or the timeout (False)."""
 
-    def event_record(self, shard: str, record: SourceRecord, role: str) -> bytes:
-        """The record's JSON in the function's event (`{"Records": [...]}` member), as AWS sends it."""
+    def event_records(self, shard: str, records: Sequence[SourceRecord], role: str) -> list[bytes]:
+        """Each record's JSON in the function's event (`{"Records": [...]}` members), as AWS sends
+        it. (A batch at a time: per-record calls were a fifth of a mapping's time.)"""
 
     def filter_view(self, record: SourceRecord) -> dict[str, Any]:
         """What FilterCriteria patterns are matched against (data decoded where it is JSON)."""

@@ -60,7 +60,6 @@ class Appended:
     """What `append_nowait` resolves to: one counter per record, in the order given."""
 
     counters: list[int]
-    arrival_ms: int
 
 
 class StreamStore(Protocol):

@@ -126,7 +126,7 @@ class MemoryStreamStore:
                 self._counter += 1
                 counters.append(self._counter)
                 self._records[shard_id].append(StreamRecord(self._counter, arrival, key, data))
-        future.set_result(Appended(counters, arrival))
+        future.set_result(Appended(counters))
         return future
 
     def read(

@@ -2,35 +2,45 @@
 group-committing writer, so concurrent producers share commits; reads use per-thread reader
 connections (WAL), so they never wait for the writer.
 
-The counter is `stream_records.seq` (AUTOINCREMENT: never reused). `RecordAppender` assigns
-counters itself, inside the writer's transaction: it reads the high-water mark, hands out the next
-ones in queue order, and writes them explicitly (SQLite then keeps `sqlite_sequence` at the
-maximum). It keeps the mark, and which shards are open, between transactions, and forgets them
-whenever they may be wrong (`reset`, called by the writer): after any rollback or closure, and
-when another connection (another process) committed since, so two writers on one database never
-hand out a counter twice nor append to a shard the other closed.
+The counter is `stream_records.seq` (AUTOINCREMENT: never reused, and handed out by SQLite inside
+the statement that appends, under the write lock, so two writers on one database, edge workers
+among them, never hand out a counter twice nor append to a shard the other closed).
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import sqlite3
 import time
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass
+from itertools import repeat
 from typing import Any
 
-from lamina.errors import StreamInUse, StreamNotFound
+from lamina.errors import ServiceError, StreamInUse, StreamNotFound
 from lamina.sources.streams.base import Appended, NewStream, ShardClosed
 from lamina.sources.streams.model import Shard, Stream, StreamMode, StreamRecord
 from lamina.sources.streams.resharding import NewShard
-from lamina.store.sqlite.bulk import execute_rows
+from lamina.store.sqlite.bulk import largest_chunk, padded_size
 from lamina.store.sqlite.database import Database
 
 Clock = Callable[[], float]
-_INSERT = "INSERT OR FAIL INTO stream_records (seq, shard_id, arrival_ms, partition_key, data) VALUES "
+_RECORDS_AFTER = "FROM stream_records WHERE shard_id = ? AND seq > ?"
+_READ_SIZES = (
+    "SELECT group_concat(seq), group_concat(size) FROM (SELECT seq, length(data) AS size " + _RECORDS_AFTER
+    + " AND arrival_ms >= ? ORDER BY seq LIMIT ?)"
+)  # fmt: skip
+_READ = (
+    "SELECT group_concat(seq), group_concat(arrival_ms), json_group_array(partition_key), group_concat(hex(data))"
+    " FROM (SELECT seq, arrival_ms, partition_key, data " + _RECORDS_AFTER + " AND seq <= ? AND arrival_ms >= ?"
+    " ORDER BY seq)"
+)  # fmt: skip
+_tuple_new = tuple.__new__
+_fromhex = bytes.fromhex
+_SHARDS_STATE = "SELECT id, ending_seq FROM stream_shards WHERE id IN (SELECT value FROM json_each(?))"
 
 
 def stream_not_found(name: str, account: str = "000000000000") -> StreamNotFound:
@@ -45,43 +55,79 @@ class _Append:
 
 
 class RecordAppender:
-    """A `writer.Batcher`: writes the queued appends of a batch in a few multi-row inserts."""
+    """A `writer.Batcher`: the queued appends of a batch in as few statements as SQLite allows
+    (one for up to 1,024 records here), and a batch of appends alone as one self-committing
+    statement (`write_alone`).
+
+    Each statement does everything in SQLite: the counters are AUTOINCREMENT's (rowids handed out
+    in VALUES order, consecutive, since the statement holds the write lock), the arrival time is
+    the later of the clock and the newest record's, and it stores nothing unless every shard it
+    names exists and is open. Nothing is cached between batches, so another process's writes
+    (edge workers share the file) cannot make an append wrong. Why one statement matters: Python's
+    sqlite3 gives up the interpreter lock for each SQLite call and must win it back from the event
+    loop, all while holding the database's write lock; one statement outside a transaction is a
+    single call, lock taken, rows written, WAL fsynced, lock released."""
 
     def __init__(self) -> None:
         self.clock: Clock = time.time
-        self._last: int | None = None  # highest counter written (None: unknown)
-        self._last_arrival = 0
-        self._live: set[int] = set()  # shard ids known to exist
 
     def write_batch(self, conn: sqlite3.Connection, items: list[_Append]) -> None:
-        if self._last is None:
-            row = conn.execute("SELECT seq FROM sqlite_sequence WHERE name = 'stream_records'").fetchone()
-            self._last = row[0] if row else 0
-            row = conn.execute("SELECT arrival_ms FROM stream_records ORDER BY seq DESC LIMIT 1").fetchone()
-            self._last_arrival = max(self._last_arrival, row[0] if row else 0)
-        # Arrival never goes backwards with the counter, even if the wall clock does.
-        arrival = self._last_arrival = max(self._last_arrival, int(self.clock() * 1000))
-        counter = self._last
-        params: list[object] = []
+        most = largest_chunk(conn, 3, extra=3)
+        rows = [row for item in items for row in zip(item.shard_ids, item.records, strict=True)]
+        first = None
+        for start in range(0, len(rows), most):
+            last = self._insert(conn, rows[start : start + most])
+            if first is None:
+                first = last - min(most, len(rows)) + 1
+        if first is None or last != first + len(rows) - 1:  # a gap: something else inserted between
+            raise ServiceError("stream record counters were not consecutive")
         for item in items:
-            for shard_id in set(item.shard_ids) - self._live:
-                row = conn.execute("SELECT ending_seq FROM stream_shards WHERE id = ?", (shard_id,)).fetchone()
-                if row is None:
-                    raise StreamNotFound("The stream was deleted before its records could be stored.")
-                if row[0] is not None:  # closed by a reshard committed before this batch
-                    raise ShardClosed()
-                self._live.add(shard_id)  # open; a reshard is a closure, after which reset() runs
-            first = counter + 1
-            for shard_id, (key, data) in zip(item.shard_ids, item.records, strict=True):
-                counter += 1
-                params += (counter, shard_id, arrival, key, data)
-            item.result = Appended(list(range(first, counter + 1)), arrival)
-        execute_rows(conn, _INSERT, 5, params)
-        self._last = counter
+            item.result = Appended(list(range(first, first + len(item.records))))
+            first += len(item.records)
+
+    def write_alone(self, conn: sqlite3.Connection, items: list[_Append]) -> bool:
+        """Write the items as one statement outside any transaction, if they fit in one (else
+        write nothing and return False): the statement is its own transaction, all or nothing."""
+        rows = [row for item in items for row in zip(item.shard_ids, item.records, strict=True)]
+        if len(rows) > largest_chunk(conn, 3, extra=3):
+            return False
+        last = self._insert(conn, rows)
+        first = last - len(rows) + 1
+        for item in items:
+            item.result = Appended(list(range(first, first + len(item.records))))
+            first += len(item.records)
+        return True
 
     def reset(self) -> None:
-        self._last = None
-        self._live.clear()
+        """Nothing is cached."""
+
+    def _insert(self, conn: sqlite3.Connection, rows: list[tuple[int, tuple[str, bytes]]]) -> int:
+        """Insert `rows` ((shard id, (key, data)), in order) with one statement; the last counter."""
+        shards = sorted({shard_id for shard_id, _ in rows})
+        size = padded_size(len(rows))
+        params: list[object] = [int(self.clock() * 1000)]
+        for shard_id, (key, data) in rows:
+            params += (shard_id, key, data)
+        params += [None] * ((size - len(rows)) * 3)
+        params += (json.dumps(shards), len(shards))
+        cursor = conn.execute(_append_sql(size), params)
+        if cursor.rowcount == len(rows):
+            return int(cursor.lastrowid)  # type: ignore[arg-type]
+        found = dict(conn.execute(_SHARDS_STATE, (json.dumps(shards),)).fetchall())
+        if len(found) < len(shards):
+            raise StreamNotFound("The stream was deleted before its records could be stored.")
+        raise ShardClosed()  # closed by a reshard committed before this write
+
+
+@functools.cache
+def _append_sql(rows: int) -> str:
+    return (
+        "INSERT OR FAIL INTO stream_records (shard_id, arrival_ms, partition_key, data)"
+        " SELECT v.column1, max(?1, coalesce((SELECT arrival_ms FROM stream_records ORDER BY seq DESC LIMIT 1), 0)),"
+        f" v.column2, v.column3 FROM (VALUES {', '.join(['(?, ?, ?)'] * rows)}) AS v WHERE v.column1 IS NOT NULL"
+        " AND (SELECT count(*) FROM stream_shards WHERE id IN (SELECT value FROM json_each(?)) AND ending_seq IS NULL)"
+        " = ?"
+    )
 
 
 class SqliteStreamStore:
@@ -234,19 +280,34 @@ class SqliteStreamStore:
     def read(
         self, shard_id: int, after: int, limit: int, min_arrival_ms: int = 0, max_bytes: int = 10 << 20
     ) -> list[StreamRecord]:
-        cursor = self._db.reader().execute(
-            "SELECT seq, arrival_ms, partition_key, data FROM stream_records"
-            " WHERE shard_id = ? AND seq > ? AND arrival_ms >= ? ORDER BY seq LIMIT ?",
-            (shard_id, after, min_arrival_ms, max(0, limit)),
+        # Two statements of one step each. Python's sqlite3 gives up the interpreter lock at every
+        # step, so a row-by-row read of a batch would hand it back and forth once per record, a
+        # convoy with the event loop and the other pollers. First the sizes, to stop at max_bytes
+        # without loading what lies past it; then the records up to the last that fits.
+        reader = self._db.reader()
+        seqs, sizes = reader.execute(_READ_SIZES, (shard_id, after, min_arrival_ms, max(0, limit))).fetchone()
+        if seqs is None:
+            return []
+        counters, lengths = seqs.split(","), [int(n) for n in sizes.split(",")]
+        last = int(counters[-1])
+        if sum(lengths) > max_bytes:
+            total = 0
+            for i, (seq, size) in enumerate(zip(counters, lengths, strict=True)):
+                total += size
+                if i and total > max_bytes:
+                    break
+                last = int(seq)
+        seqs, arrivals, keys, data = reader.execute(_READ, (shard_id, after, last, min_arrival_ms)).fetchone()
+        if seqs is None:  # trimmed meanwhile
+            return []
+        # Each column split at C speed; the records made by `map` with no Python frame per record.
+        counters = list(map(int, seqs.split(",")))
+        columns = zip(
+            counters, map(int, arrivals.split(",")), json.loads(keys), map(_fromhex, data.split(",")), strict=True
         )
-        out: list[StreamRecord] = []
-        size = 0
-        for seq, arrival, key, data in cursor:
-            size += len(data)
-            if out and size > max_bytes:
-                break
-            out.append(StreamRecord(seq, arrival, key, data))
-        cursor.close()
+        out = list(map(_tuple_new, repeat(StreamRecord), columns))
+        if counters != sorted(counters):
+            out.sort()  # SQLite does not promise group_concat's order (the scan gives it anyway)
         return out
 
     def last_counter(self) -> int:

@@ -13,6 +13,7 @@ smallest limit an SQLite build may have).
 
 from __future__ import annotations
 
+import bisect
 import functools
 import sqlite3
 from collections.abc import Sequence
@@ -49,3 +50,20 @@ def _largest_chunk(width: int) -> int:
 def _sql(head: str, width: int, rows: int, tail: str) -> str:
     row = "(" + ", ".join("?" * width) + ")"
     return head + ", ".join([row] * rows) + tail
+
+
+# Row counts a padded statement is prepared for: powers of two and 1.5 times them, so padding
+# wastes at most a third of a statement and a handful of statements serve every batch size.
+PADDED_SIZES = tuple(sorted({n for k in range(12) for n in (1 << k, 3 << k >> 1)} - {0}))
+
+
+def padded_size(rows: int) -> int:
+    """The smallest of PADDED_SIZES that holds `rows` (callers keep rows ≤ their largest chunk)."""
+    return PADDED_SIZES[bisect.bisect_left(PADDED_SIZES, rows)]
+
+
+def largest_chunk(conn: sqlite3.Connection, width: int, extra: int = 0, cap: int = 1024) -> int:
+    """The most rows of `width` parameters (plus `extra` others) one statement may bind: this
+    SQLite's own limit (999 in old builds, 32,766 since 3.32, more in some distributions)."""
+    limit = conn.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER)
+    return max(n for n in PADDED_SIZES if n <= cap and n * width + extra <= limit)

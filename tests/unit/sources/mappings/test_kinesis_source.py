@@ -37,9 +37,26 @@ def test_the_record_json_is_json_dumps_of_aws_record(source, key):
         "eventName": "aws:kinesis:record", "invokeIdentityArn": ROLE, "awsRegion": "us-east-1",
         "eventSourceARN": "arn:aws:kinesis:us-east-1:000000000000:stream/s",
     }  # fmt: skip
-    encoded = source.event_record(SHARD, record, ROLE)
+    (encoded,) = source.event_records(SHARD, [record], ROLE)
     assert encoded == json.dumps(expected, separators=(",", ":")).encode()
     assert json.loads(encoded) == expected
+
+
+def test_a_batch_of_plain_and_escaped_keys_is_json_dumps_of_each_record(source):
+    """One batch mixes keys that need JSON escapes with plain ones, and arrival times."""
+    keys = ["plain", 'quo"te', "plain2", "ünï", "back\\slash", "%s %r 100%"]
+    for key in keys:
+        source.streams.put_records("s", [Entry(b"%d" % len(key), key), Entry(b"", key)])
+    records = source.read(SHARD, source.horizon(SHARD), 100, 1 << 20).records
+    encoded = source.event_records(SHARD, records, ROLE)
+    assert len(encoded) == len(records) == 12
+    for record, text in zip(records, encoded, strict=True):
+        event = json.loads(text)
+        assert text == json.dumps(event, separators=(",", ":")).encode()
+        assert event["kinesis"]["partitionKey"] == record.key
+        assert base64.b64decode(event["kinesis"]["data"]) == record.raw.data
+        assert event["kinesis"]["approximateArrivalTimestamp"] == record.arrival_ms / 1000
+        assert event["eventID"] == f"{SHARD}:{record.position}" == f"{SHARD}:{event['kinesis']['sequenceNumber']}"
 
 
 def test_positions_starting_points_and_batch_info(source):

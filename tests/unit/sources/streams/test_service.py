@@ -77,6 +77,34 @@ def test_records_route_by_md5_and_explicit_hash_key(streams):
         streams.put_records("s", [Entry(b"e", "k", str(2**128))])
 
 
+def test_a_plain_put_routes_any_utf8_key_by_md5_and_stores_it_as_given(streams):
+    """The batch route (no explicit hash keys) against the definition, with keys a column-wise
+    read must keep apart: commas, quotes, backslashes, non-ASCII; and empty data."""
+    stream = streams.create_stream("s", 4)
+    keys = ["ü-key", "日本語", "a,b", 'quo"te', "back\\slash", "emoji 🙂", "tab\tkey", "k" * 256, "plain", "x,y,z"]
+    entries = [Entry(b"" if i % 3 == 0 else b"%d,\x00\xff" % i, key) for i, key in enumerate(keys)]
+    results = streams.put_records("s", entries)
+    for entry, result in zip(entries, results, strict=True):
+        point = hash_key(entry.partition_key)
+        assert result.shard_id == next(s.shard_id for s in stream.shards if s.start_hash <= point <= s.end_hash)
+    for shard in {r.shard_id for r in results}:
+        got = [(r.partition_key, r.data) for r in read_all(streams, "s", shard)]
+        assert got == [(e.partition_key, e.data) for e, r in zip(entries, results, strict=True) if r.shard_id == shard]
+
+
+def test_a_read_stops_before_max_bytes_but_returns_at_least_one_record(stream_store):
+    from lamina.sources.streams import NewStream
+
+    shard = stream_store.create_stream(NewStream("s", StreamMode.PROVISIONED, 24, 1024, even_ranges(1), {}, 0))
+    shard_id = shard.shards[0].id
+    sizes = [300, 0, 300, 500, 10]
+    stream_store.append_nowait([shard_id] * 5, [("k", b"x" * n) for n in sizes]).result(10)
+    assert [len(r.data) for r in stream_store.read(shard_id, 0, 10, max_bytes=600)] == [300, 0, 300]
+    assert [len(r.data) for r in stream_store.read(shard_id, 0, 10, max_bytes=100)] == [300]  # the first anyway
+    assert [len(r.data) for r in stream_store.read(shard_id, 0, 2, max_bytes=10_000)] == [300, 0]
+    assert [len(r.data) for r in stream_store.read(shard_id, 0, 10)] == sizes
+
+
 def test_routing_hashes_utf8_keys_and_mixes_explicit_hash_keys_in_one_put(streams):
     stream = streams.create_stream("s", 4)
     entries = [

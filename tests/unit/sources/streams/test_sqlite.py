@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+
 from lamina.errors import StreamNotFound
 from lamina.sources.streams import NewStream, SqliteStreamStore, StreamMode
 from lamina.sources.streams.model import even_ranges
@@ -57,8 +59,8 @@ def test_arrival_time_never_goes_backwards(tmp_path):
         a = streams.append_nowait([shard], [("k", b"a")]).result()
         now[0] = 500.0  # the wall clock steps back
         b = streams.append_nowait([shard], [("k", b"b")]).result()
-        assert b.arrival_ms == a.arrival_ms == 1_000_000
-        assert streams.first_counter_at(shard, 1_000_000) == a.counters[0]
+        assert [r.arrival_ms for r in streams.read(shard, 0, 10)] == [1_000_000, 1_000_000]
+        assert streams.first_counter_at(shard, 1_000_000) == a.counters[0] == b.counters[0] - 1
     finally:
         store.close()
 
@@ -91,3 +93,51 @@ def test_two_writers_on_one_database_share_counters_and_see_each_others_reshards
     finally:
         second.close()
         first.close()
+
+
+def _hold(store: SqliteStore) -> threading.Event:
+    """Hold the writer thread, so the appends queued next land in one batch."""
+    release, entered = threading.Event(), threading.Event()
+
+    def hold(_):
+        entered.set()
+        release.wait(10)
+
+    store.database.writer.submit(hold)
+    entered.wait(10)
+    return release
+
+
+def test_appends_queued_together_each_get_their_own_records_counters(tmp_path):
+    """One statement writes the whole batch (AUTOINCREMENT hands out the counters): each append's
+    counters must be exactly the rows holding its own records."""
+    store = SqliteStore.open(tmp_path / "lamina.db")
+    try:
+        streams = SqliteStreamStore(store.database)
+        shards = [s.id for s in streams.create_stream(new("s", 3)).shards]
+        release = _hold(store)
+        sent = [[(shards[(n + i) % 3], (f"k{n}", b"%d-%d" % (n, i))) for i in range(1 + n % 4)] for n in range(30)]
+        futures = [streams.append_nowait([s for s, _ in rows], [r for _, r in rows]) for rows in sent]
+        release.set()
+        appended = [f.result(10).counters for f in futures]
+        stored = {r.counter: (r.partition_key, r.data) for shard in shards for r in streams.read(shard, 0, 1000)}
+        for rows, counters in zip(sent, appended, strict=True):
+            assert [stored[c] for c in counters] == [r for _, r in rows]
+        assert store.database.stats().commits == 3  # create, hold, then the 30 appends at once
+    finally:
+        store.close()
+
+
+def test_an_append_past_one_statements_rows_is_one_transaction(tmp_path):
+    store = SqliteStore.open(tmp_path / "lamina.db")
+    try:
+        streams = SqliteStreamStore(store.database)
+        shard = streams.create_stream(new("s", 1)).shards[0].id
+        records = [(f"k{i}", b"%d" % i) for i in range(2_500)]  # 1,024 rows at most per statement
+        counters = streams.append_nowait([shard] * len(records), records).result(10).counters
+        assert counters == list(range(counters[0], counters[0] + 2_500))
+        assert [(r.counter, r.partition_key, r.data) for r in streams.read(shard, 0, 10_000)] == [
+            (c, k, d) for c, (k, d) in zip(counters, records, strict=True)
+        ]
+    finally:
+        store.close()

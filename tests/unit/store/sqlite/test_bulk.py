@@ -1,4 +1,5 @@
-"""execute_rows: many rows per statement, in order, in power-of-two chunks under the parameter limit."""
+"""execute_rows: many rows per statement, in order, in power-of-two chunks under the parameter limit;
+the padded sizes and chunk limits of one-statement inserts."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ import sqlite3
 
 import pytest
 
-from lamina.store.sqlite.bulk import MAX_PARAMETERS, execute_rows
+from lamina.store.sqlite.bulk import MAX_PARAMETERS, PADDED_SIZES, execute_rows, largest_chunk, padded_size
 
 
 @pytest.fixture
@@ -46,3 +47,16 @@ def test_returns_the_rows_changed_and_takes_a_tail(conn):
 def test_refuses_a_partial_row(conn):
     with pytest.raises(ValueError):
         execute_rows(conn, "INSERT INTO t (a, b, c) VALUES ", 3, [1, 2])
+
+
+def test_padded_sizes_hold_any_count_with_little_waste():
+    for rows in range(1, 3073):
+        size = padded_size(rows)
+        assert size in PADDED_SIZES and rows <= size <= max(1, rows * 3 // 2)
+
+
+def test_largest_chunk_respects_the_connections_variable_limit(conn):
+    default = largest_chunk(conn, 3, extra=3)
+    assert default * 3 + 3 <= conn.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER) and default <= 1024
+    conn.setlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER, 999)  # an old SQLite's limit
+    assert largest_chunk(conn, 3, extra=3) == 256 and largest_chunk(conn, 5) == 192

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sqlite3
 import threading
 
@@ -294,5 +295,86 @@ def test_a_write_waits_for_another_connections_lock_and_then_commits(conn, tmp_p
     other.execute("INSERT INTO t VALUES ('first')")
     other.execute("COMMIT")
     assert future.result(5)
+    writer.close()
+    assert keys(tmp_path / "w.db") == ["after", "first"]
+
+
+class SoloKeys(Keys):
+    """Keys that can also write a batch of its items as one self-committing statement."""
+
+    def __init__(self, fits: int = 100):
+        super().__init__()
+        self.fits = fits
+        self.alone: list[list[str]] = []
+
+    def write_alone(self, c, items):
+        if len(items) > self.fits:
+            return False
+        self.alone.append(list(items))
+        c.execute("INSERT INTO t SELECT value FROM json_each(?)", (json.dumps(items),))
+        return True
+
+
+def traced(conn):
+    statements: list[str] = []
+    conn.set_trace_callback(statements.append)
+    return statements
+
+
+def test_a_batch_of_solo_items_is_one_statement_outside_any_transaction(conn, tmp_path):
+    writer, batcher = GroupCommitWriter(conn), SoloKeys()
+    release = blocked(writer)
+    futures = [writer.submit_item(batcher, f"k{i}") for i in range(10)]
+    statements = traced(conn)
+    release.set()
+    assert [f.result(10) for f in futures] == [None] * 10
+    writer.close()
+    assert batcher.alone == [[f"k{i}" for i in range(10)]] and batcher.calls == []
+    after_hold = statements[statements.index("COMMIT") + 1 :]  # the holding closure's commit
+    assert len(after_hold) == 1 and after_hold[0].startswith("INSERT INTO t SELECT"), statements
+    assert keys(tmp_path / "w.db") == sorted(f"k{i}" for i in range(10))
+    assert writer.stats().commits == 2  # the holding closure's, then the statement's own
+
+
+def test_solo_items_with_a_closure_or_too_many_go_through_a_transaction(conn, tmp_path):
+    writer, batcher = GroupCommitWriter(conn), SoloKeys(fits=3)
+    release = blocked(writer)
+    mixed = [writer.submit_item(batcher, "a"), writer.submit(insert("b"))]
+    release.set()
+    assert mixed[0].result(10) is None and mixed[1].result(10)
+    release = blocked(writer)
+    many = [writer.submit_item(batcher, f"m{i}") for i in range(5)]  # more than write_alone takes
+    release.set()
+    assert [f.result(10) for f in many] == [None] * 5
+    writer.close()
+    assert batcher.alone == [] and batcher.calls == [["a"], [f"m{i}" for i in range(5)]]
+    assert keys(tmp_path / "w.db") == sorted(["a", "b", *(f"m{i}" for i in range(5))])
+
+
+def test_a_failing_solo_statement_lets_each_item_learn_its_own_fate(conn, tmp_path):
+    conn.execute("INSERT INTO t VALUES ('taken')")
+    writer, batcher = GroupCommitWriter(conn), SoloKeys()
+    release = blocked(writer)
+    futures = [writer.submit_item(batcher, key) for key in ("x", "taken", "y")]
+    release.set()
+    assert isinstance(futures[1].exception(10), sqlite3.IntegrityError)
+    assert futures[0].result(10) is None and futures[2].result(10) is None
+    writer.close()
+    assert batcher.alone == [["x", "taken", "y"]]  # tried once together, then one by one
+    assert keys(tmp_path / "w.db") == ["taken", "x", "y"]
+
+
+def test_a_solo_statement_waits_for_another_connections_lock(conn, tmp_path):
+    import time
+
+    other = sqlite3.connect(tmp_path / "w.db", isolation_level=None, check_same_thread=False)
+    writer, batcher = GroupCommitWriter(conn), SoloKeys()
+    other.execute("BEGIN IMMEDIATE")
+    future = writer.submit_item(batcher, "after")
+    time.sleep(0.3)
+    assert not future.done()  # waiting in short steps, not failed with "database is locked"
+    other.execute("INSERT INTO t VALUES ('first')")
+    other.execute("COMMIT")
+    assert future.result(5) is None
     writer.close()
     assert keys(tmp_path / "w.db") == ["after", "first"]
