@@ -18,6 +18,7 @@ from pathlib import Path
 
 import uvicorn
 
+from lamina import gc_tuning
 from lamina.api.admin import AdminRoutes
 from lamina.api.admin_events import EventAdminRoutes
 from lamina.api.admin_mappings import MappingAdminRoutes
@@ -151,6 +152,7 @@ class Platform:
 def serve(settings: Settings, on_ready: Callable[[str], None] | None = None) -> None:
     """Serve until SIGINT/SIGTERM; `on_ready(endpoint)` runs in a thread once requests are accepted."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    gc_tuning.tune()
     platform = Platform(settings)
     server = uvicorn.Server(server_config(platform.app, settings.host, settings.port, log_level="warning"))
     if on_ready is not None:
@@ -159,9 +161,15 @@ def serve(settings: Settings, on_ready: Callable[[str], None] | None = None) -> 
         workers = EdgeWorkers(settings, platform.streams.signal)
         platform.app.on_startup.append(workers.start)
         platform.app.on_shutdown.insert(0, workers.stop)
+        platform.app.on_startup.append(_freeze)
         server.run(sockets=[workers.core_socket()])
     else:
+        platform.app.on_startup.append(_freeze)
         server.run()
+
+
+async def _freeze() -> None:
+    gc_tuning.freeze()  # the platform is built and started: what lives now lives on
 
 
 def _when_started(server: uvicorn.Server, settings: Settings, on_ready: Callable[[str], None]) -> None:

@@ -26,6 +26,7 @@ from typing import Any
 
 import uvicorn
 
+from lamina import gc_tuning
 from lamina.api.app import EdgeApp
 from lamina.api.forward import Forwarder
 from lamina.api.server import server_config, tcp_socket
@@ -113,6 +114,7 @@ def main() -> None:
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     settings = Settings.load(data_dir=args.data_dir, host=args.host, port=args.port)
+    gc_tuning.tune()
     app = build(settings, args.core_socket, args.notify_socket)
     sock = tcp_socket(settings.host, settings.port, share_port=True)  # shared with the other workers
     sock.listen(1024)  # now: the core's start-up waits until the port accepts
@@ -128,6 +130,7 @@ def main() -> None:
 
     async def start_watching() -> None:
         asyncio.get_running_loop().create_task(watch_parent())
+        gc_tuning.freeze()
 
     app.local.on_startup.append(start_watching)
     log.info("edge worker %d serving %s:%d", os.getpid(), settings.host, settings.port)
