@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import bisect
-import functools
-import hashlib
 import logging
 import operator
 from collections.abc import Callable, Sequence
@@ -28,6 +26,7 @@ from lamina.sources.streams.model import (
     Shard,
     Stream,
     hash_key_of,
+    md5,
     parse_sequence_number,
     put_results,
     sequence_number,
@@ -218,7 +217,7 @@ def _route_plain(
     if "" in keys or any(e.explicit_hash_key is not None for e in entries) or max(map(len, data)) > max_data:
         return None
     encoded = list(map(str.encode, keys))
-    digests = map(_digest, map(_md5, encoded))
+    digests = map(_digest, map(md5, encoded))
     points = map(_from_bytes, digests, repeat("big"))
     positions = map(bisect.bisect_right, repeat(starts), points)
     shard_ids = list(map(ids.__getitem__, map(_MINUS_ONE.__add__, positions)))
@@ -226,7 +225,6 @@ def _route_plain(
 
 
 _MINUS_ONE = -1
-_md5 = functools.partial(hashlib.md5, usedforsecurity=False)
 _digest = operator.methodcaller("digest")
 _from_bytes = int.from_bytes
 
