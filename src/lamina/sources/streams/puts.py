@@ -218,15 +218,15 @@ def _route_plain(
         return None
     encoded = list(map(str.encode, keys))
     digests = map(_digest, map(md5, encoded))
-    points = map(_from_bytes, digests, repeat("big"))
-    positions = map(bisect.bisect_right, repeat(starts), points)
+    # 16 big-endian bytes compare as the 128-bit numbers they spell: bisect the digests as they are.
+    bounds = [start.to_bytes(16, "big") for start in starts]
+    positions = map(bisect.bisect_right, repeat(bounds), digests)
     shard_ids = list(map(ids.__getitem__, map(_MINUS_ONE.__add__, positions)))
     return shard_ids, sum(map(len, data)) + sum(map(len, encoded))
 
 
 _MINUS_ONE = -1
 _digest = operator.methodcaller("digest")
-_from_bytes = int.from_bytes
 
 
 def _closed_under(future: Future[Appended]) -> bool:

@@ -17,7 +17,8 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass
-from itertools import repeat
+from itertools import chain, repeat
+from operator import itemgetter
 from typing import Any
 
 from lamina.errors import ServiceError, StreamInUse, StreamNotFound
@@ -73,13 +74,14 @@ class RecordAppender:
 
     def write_batch(self, conn: sqlite3.Connection, items: list[_Append]) -> None:
         most = largest_chunk(conn, 3, extra=3)
-        rows = [row for item in items for row in zip(item.shard_ids, item.records, strict=True)]
+        rows = _rows(items)
+        count = len(rows) // 3
         first = None
-        for start in range(0, len(rows), most):
-            last = self._insert(conn, rows[start : start + most])
+        for start in range(0, count, most):
+            last = self._insert(conn, rows[start * 3 : (start + most) * 3])
             if first is None:
-                first = last - min(most, len(rows)) + 1
-        if first is None or last != first + len(rows) - 1:  # a gap: something else inserted between
+                first = last - min(most, count) + 1
+        if first is None or last != first + count - 1:  # a gap: something else inserted between
             raise ServiceError("stream record counters were not consecutive")
         for item in items:
             item.result = Appended(list(range(first, first + len(item.records))))
@@ -88,11 +90,11 @@ class RecordAppender:
     def write_alone(self, conn: sqlite3.Connection, items: list[_Append]) -> bool:
         """Write the items as one statement outside any transaction, if they fit in one (else
         write nothing and return False): the statement is its own transaction, all or nothing."""
-        rows = [row for item in items for row in zip(item.shard_ids, item.records, strict=True)]
-        if len(rows) > largest_chunk(conn, 3, extra=3):
+        rows = _rows(items)
+        if len(rows) // 3 > largest_chunk(conn, 3, extra=3):
             return False
         last = self._insert(conn, rows)
-        first = last - len(rows) + 1
+        first = last - len(rows) // 3 + 1
         for item in items:
             item.result = Appended(list(range(first, first + len(item.records))))
             first += len(item.records)
@@ -101,22 +103,31 @@ class RecordAppender:
     def reset(self) -> None:
         """Nothing is cached."""
 
-    def _insert(self, conn: sqlite3.Connection, rows: list[tuple[int, tuple[str, bytes]]]) -> int:
-        """Insert `rows` ((shard id, (key, data)), in order) with one statement; the last counter."""
-        shards = sorted({shard_id for shard_id, _ in rows})
-        size = padded_size(len(rows))
-        params: list[object] = [int(self.clock() * 1000)]
-        for shard_id, (key, data) in rows:
-            params += (shard_id, key, data)
-        params += [None] * ((size - len(rows)) * 3)
+    def _insert(self, conn: sqlite3.Connection, rows: list[Any]) -> int:
+        """Insert `rows` (shard id, key, data, shard id, ... in order) with one statement; the last
+        counter."""
+        count = len(rows) // 3
+        shards = sorted(set(rows[::3]))
+        size = padded_size(count)
+        params: list[Any] = [int(self.clock() * 1000), *rows]
+        params += [None] * ((size - count) * 3)
         params += (json.dumps(shards), len(shards))
         cursor = conn.execute(_append_sql(size), params)
-        if cursor.rowcount == len(rows):
+        if cursor.rowcount == count:
             return int(cursor.lastrowid)  # type: ignore[arg-type]
         found = dict(conn.execute(_SHARDS_STATE, (json.dumps(shards),)).fetchall())
         if len(found) < len(shards):
             raise StreamNotFound("The stream was deleted before its records could be stored.")
         raise ShardClosed()  # closed by a reshard committed before this write
+
+
+def _rows(items: list[_Append]) -> list[Any]:
+    """The items' records as one flat list, shard id, key, data, ..., made at C speed."""
+    columns = (zip(item.shard_ids, map(_key, item.records), map(_data, item.records), strict=True) for item in items)
+    return list(chain.from_iterable(chain.from_iterable(columns)))
+
+
+_key, _data = itemgetter(0), itemgetter(1)
 
 
 @functools.cache
