@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import threading
-
 from lamina.errors import StreamNotFound
 from lamina.sources.streams import NewStream, SqliteStreamStore, StreamMode
 from lamina.sources.streams.model import even_ranges
 from lamina.store.sqlite import SqliteStore
+from tests.unit.store.sqlite.holding import hold_writer
 
 
 def new(name: str, shards: int = 2) -> NewStream:
@@ -95,19 +94,6 @@ def test_two_writers_on_one_database_share_counters_and_see_each_others_reshards
         first.close()
 
 
-def _hold(store: SqliteStore) -> threading.Event:
-    """Hold the writer thread, so the appends queued next land in one batch."""
-    release, entered = threading.Event(), threading.Event()
-
-    def hold(_):
-        entered.set()
-        release.wait(10)
-
-    store.database.writer.submit(hold)
-    entered.wait(10)
-    return release
-
-
 def test_appends_queued_together_each_get_their_own_records_counters(tmp_path):
     """One statement writes the whole batch (AUTOINCREMENT hands out the counters): each append's
     counters must be exactly the rows holding its own records."""
@@ -115,7 +101,7 @@ def test_appends_queued_together_each_get_their_own_records_counters(tmp_path):
     try:
         streams = SqliteStreamStore(store.database)
         shards = [s.id for s in streams.create_stream(new("s", 3)).shards]
-        release = _hold(store)
+        release = hold_writer(store.database.writer)
         sent = [[(shards[(n + i) % 3], (f"k{n}", b"%d-%d" % (n, i))) for i in range(1 + n % 4)] for n in range(30)]
         futures = [streams.append_nowait([s for s, _ in rows], [r for _, r in rows]) for rows in sent]
         release.set()

@@ -16,6 +16,7 @@ from lamina.store.sqlite import SqliteStore
 from lamina.store.sqlite.logs import LogAppender
 
 from ..conftest import invocation
+from .holding import hold_writer
 
 GROUP = "/aws/lambda/fn"
 
@@ -25,19 +26,6 @@ def store(tmp_path):
     s = SqliteStore.open(tmp_path / "lamina.db")
     yield s
     s.close()
-
-
-def blocked(store):
-    """Hold the writer thread so the next writes queue up and land in one batch."""
-    release, entered = threading.Event(), threading.Event()
-
-    def hold(_):
-        entered.set()
-        release.wait(10)
-
-    store._db.writer.submit(hold)
-    entered.wait(10)
-    return release
 
 
 def queued(store, n):
@@ -69,7 +57,7 @@ def all_events(store):
 
 
 def test_one_batch_of_appends_and_records_commits_together(store):
-    release = blocked(store)
+    release = hold_writer(store._db.writer)
     futures = []
     for i in range(20):
         stream = f"env-{i % 4}"
@@ -84,7 +72,7 @@ def test_one_batch_of_appends_and_records_commits_together(store):
 
 
 def test_a_bad_append_fails_alone(store):
-    release = blocked(store)
+    release = hold_writer(store._db.writer)
     before = store.append_logs_nowait(GROUP, "s1", events((1, "a")))
     bad = store.append_logs_nowait(GROUP, "bad", events((1, "fine"), (2, "lone surrogate \ud800")))
     record = store.record_invocation_nowait(invocation(request_id="r"))
@@ -103,7 +91,7 @@ def test_a_bad_append_fails_alone(store):
 
 
 def test_a_bad_record_fails_alone(store):
-    release = blocked(store)
+    release = hold_writer(store._db.writer)
     good = [store.record_invocation_nowait(invocation(request_id=str(i))) for i in range(3)]
     bad = store.record_invocation_nowait(invocation(request_id=None))  # NOT NULL
     logs = store.append_logs_nowait(GROUP, "s", events((1, "x")))
@@ -128,7 +116,7 @@ def test_stream_and_group_stats_are_summed_over_a_batch(store, tmp_path):
             for _ in range(rng.randrange(4))
         ]
         appends.append((stream, batch))
-    release = blocked(store)
+    release = hold_writer(store._db.writer)
     futures = [store.append_logs_nowait(GROUP, stream, events(*batch)) for stream, batch in appends]
     release.set()
     for f in futures:
@@ -162,7 +150,7 @@ def test_stream_and_group_stats_are_summed_over_a_batch(store, tmp_path):
 
 def test_stats_without_update_from(store, monkeypatch):
     monkeypatch.setattr(LogAppender, "update_from", False)  # SQLite before 3.33
-    release = blocked(store)
+    release = hold_writer(store._db.writer)
     futures = [store.append_logs_nowait(GROUP, f"s{i % 3}", events((i, "ab"), (100 - i, "c"))) for i in range(30)]
     release.set()
     for f in futures:
@@ -173,7 +161,7 @@ def test_stats_without_update_from(store, monkeypatch):
 
 def test_delete_and_recreate_in_one_batch(store):
     store.append_logs_nowait(GROUP, "s1", events((1, "old"))).result(10)  # cached ids
-    release = blocked(store)
+    release = hold_writer(store._db.writer)
     doomed = store.append_logs_nowait(GROUP, "s1", events((2, "doomed")))
     deleted: list[bool] = []
     deleter = threading.Thread(target=lambda: deleted.append(store.delete_log_group(GROUP)))

@@ -10,6 +10,7 @@ import pytest
 
 from lamina.errors import ResourceConflict, ServiceError
 from lamina.store.sqlite.writer import GroupCommitWriter
+from tests.unit.store.sqlite.holding import hold_writer
 
 
 @pytest.fixture
@@ -29,22 +30,9 @@ def keys(path):
         return sorted(k for (k,) in c.execute("SELECT k FROM t"))
 
 
-def blocked(writer):
-    """Hold the writer thread so the next writes queue up and land in one batch."""
-    release, entered = threading.Event(), threading.Event()
-
-    def hold(_):
-        entered.set()
-        release.wait(10)
-
-    writer.submit(hold)
-    entered.wait(10)
-    return release
-
-
 def test_a_failing_write_fails_alone_in_its_batch(conn, tmp_path):
     writer = GroupCommitWriter(conn)
-    release = blocked(writer)
+    release = hold_writer(writer)
 
     def conflict(c):
         c.execute("INSERT INTO t VALUES ('half-done')")  # rolled back with its savepoint
@@ -75,7 +63,7 @@ def test_results_are_visible_once_the_future_is_done(conn, tmp_path):
 
 def test_batches_are_bounded(conn, tmp_path):
     writer = GroupCommitWriter(conn, max_batch=10)
-    release = blocked(writer)
+    release = hold_writer(writer)
     futures = [writer.submit(insert(f"k{i}")) for i in range(35)]
     release.set()
     for f in futures:
@@ -87,7 +75,7 @@ def test_batches_are_bounded(conn, tmp_path):
 
 def test_a_lost_transaction_falls_back_to_one_commit_per_write(conn, tmp_path):
     writer = GroupCommitWriter(conn)
-    release = blocked(writer)
+    release = hold_writer(writer)
 
     def lose_the_transaction(c):
         c.execute("ROLLBACK")  # what SQLite does by itself on SQLITE_FULL or an I/O error
@@ -107,7 +95,7 @@ def test_a_lost_transaction_falls_back_to_one_commit_per_write(conn, tmp_path):
 
 def test_close_commits_what_is_queued_then_refuses(conn, tmp_path):
     writer = GroupCommitWriter(conn)
-    release = blocked(writer)
+    release = hold_writer(writer)
     futures = [writer.submit(insert(f"k{i}")) for i in range(20)]
     threading.Timer(0.05, release.set).start()
     writer.close()
@@ -120,7 +108,7 @@ def test_close_commits_what_is_queued_then_refuses(conn, tmp_path):
 
 def test_a_cancelled_write_is_skipped(conn, tmp_path):
     writer = GroupCommitWriter(conn)
-    release = blocked(writer)
+    release = hold_writer(writer)
     doomed = writer.submit(insert("doomed"))
     kept = writer.submit(insert("kept"))
     assert doomed.cancel()
@@ -159,7 +147,7 @@ class Keys:
 
 def test_batcher_items_are_written_in_one_call(conn, tmp_path):
     writer, keys_batcher = GroupCommitWriter(conn), Keys()
-    release = blocked(writer)
+    release = hold_writer(writer)
     futures = [writer.submit_item(keys_batcher, f"k{i}") for i in range(10)]
     release.set()
     assert [f.result(10) for f in futures] == [None] * 10
@@ -173,7 +161,7 @@ def test_batcher_items_are_written_in_one_call(conn, tmp_path):
 def test_a_bad_item_fails_alone_and_closures_run_once(conn, tmp_path):
     conn.execute("CREATE TABLE runs (n)")
     writer, keys_batcher = GroupCommitWriter(conn), Keys()
-    release = blocked(writer)
+    release = hold_writer(writer)
     good = [writer.submit_item(keys_batcher, "a"), writer.submit_item(keys_batcher, "b")]
     closure = writer.submit(lambda c: c.execute("INSERT INTO runs VALUES (1)").lastrowid)
     dup = writer.submit_item(keys_batcher, "a")  # a constraint error, after a closure
@@ -196,7 +184,7 @@ def test_a_bad_item_fails_alone_and_closures_run_once(conn, tmp_path):
 
 def test_items_and_closures_keep_queue_order(conn):
     writer, keys_batcher = GroupCommitWriter(conn), Keys()
-    release = blocked(writer)
+    release = hold_writer(writer)
     count = lambda c: c.execute("SELECT count(*) FROM t").fetchone()[0]  # noqa: E731
     writer.submit_item(keys_batcher, "a")
     writer.submit_item(keys_batcher, "b")
@@ -210,7 +198,7 @@ def test_items_and_closures_keep_queue_order(conn):
 
 def test_a_lost_transaction_with_items_falls_back_to_one_commit_per_write(conn, tmp_path):
     writer, keys_batcher = GroupCommitWriter(conn), Keys()
-    release = blocked(writer)
+    release = hold_writer(writer)
     first = writer.submit_item(keys_batcher, "first")
     bad = writer.submit_item(keys_batcher, "lose")
     closure = writer.submit(insert("closure"))
@@ -226,7 +214,7 @@ def test_a_lost_transaction_with_items_falls_back_to_one_commit_per_write(conn, 
 
 def test_a_cancelled_item_is_skipped(conn, tmp_path):
     writer, keys_batcher = GroupCommitWriter(conn), Keys()
-    release = blocked(writer)
+    release = hold_writer(writer)
     doomed = writer.submit_item(keys_batcher, "doomed")
     kept = writer.submit_item(keys_batcher, "kept")
     assert doomed.cancel()
@@ -253,7 +241,7 @@ def test_writes_from_an_event_loop_get_its_futures_woken_once_per_commit(conn, t
             return original(callback, *args)
 
         loop.call_soon_threadsafe = counting
-        release = await asyncio.to_thread(blocked, writer)
+        release = await asyncio.to_thread(hold_writer, writer)
         good = [writer.submit(insert(f"k{i}")) for i in range(50)]
         bad = writer.submit(insert("k0"))  # a duplicate: fails alone
         assert all(isinstance(f, asyncio.Future) for f in [*good, bad])
@@ -323,7 +311,7 @@ def traced(conn):
 
 def test_a_batch_of_solo_items_is_one_statement_outside_any_transaction(conn, tmp_path):
     writer, batcher = GroupCommitWriter(conn), SoloKeys()
-    release = blocked(writer)
+    release = hold_writer(writer)
     futures = [writer.submit_item(batcher, f"k{i}") for i in range(10)]
     statements = traced(conn)
     release.set()
@@ -338,11 +326,11 @@ def test_a_batch_of_solo_items_is_one_statement_outside_any_transaction(conn, tm
 
 def test_solo_items_with_a_closure_or_too_many_go_through_a_transaction(conn, tmp_path):
     writer, batcher = GroupCommitWriter(conn), SoloKeys(fits=3)
-    release = blocked(writer)
+    release = hold_writer(writer)
     mixed = [writer.submit_item(batcher, "a"), writer.submit(insert("b"))]
     release.set()
     assert mixed[0].result(10) is None and mixed[1].result(10)
-    release = blocked(writer)
+    release = hold_writer(writer)
     many = [writer.submit_item(batcher, f"m{i}") for i in range(5)]  # more than write_alone takes
     release.set()
     assert [f.result(10) for f in many] == [None] * 5
@@ -354,7 +342,7 @@ def test_solo_items_with_a_closure_or_too_many_go_through_a_transaction(conn, tm
 def test_a_failing_solo_statement_lets_each_item_learn_its_own_fate(conn, tmp_path):
     conn.execute("INSERT INTO t VALUES ('taken')")
     writer, batcher = GroupCommitWriter(conn), SoloKeys()
-    release = blocked(writer)
+    release = hold_writer(writer)
     futures = [writer.submit_item(batcher, key) for key in ("x", "taken", "y")]
     release.set()
     assert isinstance(futures[1].exception(10), sqlite3.IntegrityError)
