@@ -87,7 +87,8 @@ class SoloBatcher(Batcher, Protocol):
 
     def write_alone(self, conn: sqlite3.Connection, items: list[Any]) -> bool:
         """Outside any transaction, write `items` with one statement (all or nothing: the statement
-        is its own transaction) and return True; or write nothing and return False."""
+        is its own transaction) and return True; or write nothing and return False. `conn`'s
+        `execute` waits out another process's write lock."""
 
 
 # What a write resolves: see the module docstring for which kind a caller gets.
@@ -236,7 +237,7 @@ class GroupCommitWriter:
         self._batchers.add(batcher)  # type: ignore[arg-type]
         items = [entry[1] for entry in batch]
         try:
-            if not self._when_unlocked(lambda: write_alone(self._conn, items)):
+            if not write_alone(_Patient(self._conn, self._when_unlocked), items):
                 return None
         except sqlite3.Error:
             raise
@@ -373,6 +374,21 @@ class GroupCommitWriter:
                 self._conn.execute("ROLLBACK")
             except sqlite3.Error:
                 pass
+
+
+class _Patient:
+    """The writer's connection for `write_alone`: `execute` waits out another process's write lock
+    (the statement is tried again, its parameters built once)."""
+
+    def __init__(self, conn: sqlite3.Connection, when_unlocked: Callable[[Callable[[], Any]], Any]) -> None:
+        self._conn = conn
+        self._when_unlocked = when_unlocked
+
+    def execute(self, sql: str, params: Any = ()) -> sqlite3.Cursor:
+        return self._when_unlocked(lambda: self._conn.execute(sql, params))
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._conn, name)
 
 
 def _settle(futures: list[Committed], outcomes: list[tuple[Any, Any]]) -> None:
