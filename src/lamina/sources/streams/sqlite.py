@@ -76,6 +76,10 @@ class RecordAppender:
         most = largest_chunk(conn, 3, extra=3)
         rows = _rows(items)
         count = len(rows) // 3
+        if not count:  # appends of no records: nothing to write
+            for item in items:
+                item.result = Appended([])
+            return
         first = None
         for start in range(0, count, most):
             last = self._insert(conn, rows[start * 3 : (start + most) * 3])

@@ -114,6 +114,23 @@ def test_appends_queued_together_each_get_their_own_records_counters(tmp_path):
         store.close()
 
 
+def test_an_append_of_no_records_stores_nothing_alone_or_next_to_others(tmp_path):
+    store = SqliteStore.open(tmp_path / "lamina.db")
+    try:
+        streams = SqliteStreamStore(store.database)
+        shard = streams.create_stream(new("s", 1)).shards[0].id
+        assert streams.append_nowait([], []).result(10).counters == []
+        release = hold_writer(store.database.writer)
+        empty = streams.append_nowait([], [])
+        store.database.writer.submit(lambda c: None)  # a closure: the batch is a transaction
+        full = streams.append_nowait([shard], [("k", b"x")])
+        release.set()
+        assert empty.result(10).counters == [] and len(full.result(10).counters) == 1
+        assert [r.data for r in streams.read(shard, 0, 10)] == [b"x"]
+    finally:
+        store.close()
+
+
 def test_an_append_past_one_statements_rows_is_one_transaction(tmp_path):
     store = SqliteStore.open(tmp_path / "lamina.db")
     try:
