@@ -36,6 +36,13 @@ class Database:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         conn = self._connect()
+        try:  # the stream store's one-statement appends and reads use JSON functions
+            conn.execute("SELECT json_array(1)").fetchone()
+        except sqlite3.OperationalError:
+            conn.close()
+            raise ConfigError(
+                f"SQLite {sqlite3.sqlite_version} has no JSON functions (built in since 3.38; older builds need JSON1)"
+            ) from None
         mode = conn.execute("PRAGMA journal_mode=WAL").fetchone()[0]
         if mode.lower() != "wal":
             conn.close()

@@ -112,3 +112,20 @@ def test_synchronous_must_be_known(tmp_path):
 
     with pytest.raises(ConfigError):
         SqliteStore.open(tmp_path / "lamina.db", synchronous="OFF")  # type: ignore[arg-type]
+
+
+def test_an_sqlite_without_json_functions_is_refused_at_open(tmp_path, monkeypatch):
+    import sqlite3
+
+    from lamina.errors import ConfigError
+    from lamina.store.sqlite import database
+
+    class NoJson(database._Connection):
+        def execute(self, sql, *args):
+            if "json_" in sql:
+                raise sqlite3.OperationalError("no such function: json_array")
+            return super().execute(sql, *args)
+
+    monkeypatch.setattr(database, "_Connection", NoJson)
+    with pytest.raises(ConfigError, match="no JSON functions"):
+        SqliteStore.open(tmp_path / "lamina.db")
