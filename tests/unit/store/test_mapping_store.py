@@ -69,7 +69,28 @@ def test_progress_of_a_deleted_mapping_is_dropped(stores):
     store.save_progress_nowait(
         [Checkpoint("a", "s", "2")], NewFailedBatch("a", "s", "RetryAttemptsExhausted", "{}", b"{}", 1.0)
     ).result()
+    store.save_progress_nowait([Checkpoint("a", "s", "3")]).result()  # a plain checkpoint, too
     assert store.checkpoints("a") == [] and store.failed_batches("a") == [] and store.get_mapping("a") is None
+
+
+def test_plain_checkpoints_batched_together_keep_the_last_per_shard_without_savepoints(tmp_path):
+    from tests.unit.store.sqlite.holding import hold_writer
+
+    db = Database(tmp_path / "lamina.db")
+    try:
+        store = SqliteMappingStore(db)
+        store.put_mapping(mapping("a"), [Checkpoint("a", "s0", "1"), Checkpoint("a", "s1", "1")])
+        release = hold_writer(db.writer)
+        statements: list[str] = []
+        db.writer._conn.set_trace_callback(statements.append)
+        futures = [store.save_progress_nowait([Checkpoint("a", f"s{n % 2}", str(n))]) for n in range(2, 12)]
+        release.set()
+        assert [f.result(10) for f in futures] == [None] * 10
+        assert [(c.shard, c.position) for c in store.checkpoints("a")] == [("s0", "10"), ("s1", "11")]
+        after_hold = statements[statements.index("COMMIT") + 1 :]
+        assert not any(s.startswith("SAVEPOINT") for s in after_hold), after_hold
+    finally:
+        db.close()
 
 
 def test_a_failed_batch_its_delivery_and_the_checkpoint_commit_together(stores):

@@ -1,6 +1,8 @@
 """MappingStore on SQLite (migration 7): mappings as JSON rows, checkpoints keyed by (mapping,
-shard), failed batches with their payloads. Progress is written by a closure on the shared writer,
-so concurrent pollers' checkpoints share one COMMIT (group commit) and a failure fails alone."""
+shard), failed batches with their payloads. Progress goes through the shared writer, so concurrent
+pollers' checkpoints share one COMMIT (group commit). Plain checkpoints, the write after every
+batch, are batcher items (`CheckpointWriter`: no savepoint, and the other batchers keep their
+caches); progress that also keeps a failed batch or queues events is a closure, which fails alone."""
 
 from __future__ import annotations
 
@@ -8,6 +10,7 @@ import sqlite3
 import time
 from collections.abc import Sequence
 from concurrent.futures import Future
+from itertools import chain
 from typing import Any
 
 from lamina.model.mappings import Checkpoint, FailedBatch, MappingConfig
@@ -26,6 +29,17 @@ _BATCH_COLUMNS = "id, uuid, shard, condition, record, payload, failed, replayed"
 def _checkpoint_rows(checkpoints: Sequence[Checkpoint]) -> list[tuple[Any, ...]]:
     now = time.time()
     return [(c.uuid, c.shard, c.position, int(c.finished), c.window, c.updated or now, c.uuid) for c in checkpoints]
+
+
+class CheckpointWriter:
+    """A `writer.Batcher`: the checkpoint rows of every queued item, upserted in queue order (so
+    the last checkpoint of a shard wins). A checkpoint of a deleted mapping is not written."""
+
+    def write_batch(self, conn: sqlite3.Connection, items: list[list[tuple[Any, ...]]]) -> None:
+        conn.executemany(_UPSERT_CHECKPOINT, chain.from_iterable(items))
+
+    def reset(self) -> None:
+        """Nothing is cached."""
 
 
 class SqliteMappingStore:
@@ -90,6 +104,8 @@ class SqliteMappingStore:
     ) -> Future[None]:
         rows = _checkpoint_rows(checkpoints)
         ops = list(event_ops)
+        if failed is None and not ops:
+            return self._db.writer.submit_item(self._db.batcher(CheckpointWriter), rows)  # type: ignore[return-value]
 
         def write(conn: sqlite3.Connection) -> None:
             if failed is not None:
