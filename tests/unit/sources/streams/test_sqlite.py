@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
+import pytest
+
 from lamina.errors import StreamNotFound
 from lamina.sources.streams import NewStream, SqliteStreamStore, StreamMode
 from lamina.sources.streams.model import even_ranges
@@ -114,33 +118,32 @@ def test_appends_queued_together_each_get_their_own_records_counters(tmp_path):
         store.close()
 
 
-def test_an_append_of_no_records_stores_nothing_alone_or_next_to_others(tmp_path):
+@pytest.fixture
+def one_shard(tmp_path) -> Iterator[tuple[SqliteStore, SqliteStreamStore, int]]:
+    """A store, its stream store, and the id of the one shard of stream "s"."""
     store = SqliteStore.open(tmp_path / "lamina.db")
-    try:
-        streams = SqliteStreamStore(store.database)
-        shard = streams.create_stream(new("s", 1)).shards[0].id
-        assert streams.append_nowait([], []).result(10).counters == []
-        release = hold_writer(store.database.writer)
-        empty = streams.append_nowait([], [])
-        store.database.writer.submit(lambda c: None)  # a closure: the batch is a transaction
-        full = streams.append_nowait([shard], [("k", b"x")])
-        release.set()
-        assert empty.result(10).counters == [] and len(full.result(10).counters) == 1
-        assert [r.data for r in streams.read(shard, 0, 10)] == [b"x"]
-    finally:
-        store.close()
+    streams = SqliteStreamStore(store.database)
+    yield store, streams, streams.create_stream(new("s", 1)).shards[0].id
+    store.close()
 
 
-def test_an_append_past_one_statements_rows_is_one_transaction(tmp_path):
-    store = SqliteStore.open(tmp_path / "lamina.db")
-    try:
-        streams = SqliteStreamStore(store.database)
-        shard = streams.create_stream(new("s", 1)).shards[0].id
-        records = [(f"k{i}", b"%d" % i) for i in range(2_500)]  # 1,024 rows at most per statement
-        counters = streams.append_nowait([shard] * len(records), records).result(10).counters
-        assert counters == list(range(counters[0], counters[0] + 2_500))
-        assert [(r.counter, r.partition_key, r.data) for r in streams.read(shard, 0, 10_000)] == [
-            (c, k, d) for c, (k, d) in zip(counters, records, strict=True)
-        ]
-    finally:
-        store.close()
+def test_an_append_of_no_records_stores_nothing_alone_or_next_to_others(one_shard):
+    store, streams, shard = one_shard
+    assert streams.append_nowait([], []).result(10).counters == []
+    release = hold_writer(store.database.writer)
+    empty = streams.append_nowait([], [])
+    store.database.writer.submit(lambda c: None)  # a closure: the batch is a transaction
+    full = streams.append_nowait([shard], [("k", b"x")])
+    release.set()
+    assert empty.result(10).counters == [] and len(full.result(10).counters) == 1
+    assert [r.data for r in streams.read(shard, 0, 10)] == [b"x"]
+
+
+def test_an_append_past_one_statements_rows_is_one_transaction(one_shard):
+    _, streams, shard = one_shard
+    records = [(f"k{i}", b"%d" % i) for i in range(2_500)]  # 1,024 rows at most per statement
+    counters = streams.append_nowait([shard] * len(records), records).result(10).counters
+    assert counters == list(range(counters[0], counters[0] + 2_500))
+    assert [(r.counter, r.partition_key, r.data) for r in streams.read(shard, 0, 10_000)] == [
+        (c, k, d) for c, (k, d) in zip(counters, records, strict=True)
+    ]
