@@ -157,15 +157,14 @@ def serve(settings: Settings, on_ready: Callable[[str], None] | None = None) -> 
     server = uvicorn.Server(server_config(platform.app, settings.host, settings.port, log_level="warning"))
     if on_ready is not None:
         threading.Thread(target=_when_started, args=(server, settings, on_ready), daemon=True).start()
+    sockets = None  # uvicorn binds the configured host and port
     if settings.edge_workers > 0:  # they own the port; this process serves them on a Unix socket
         workers = EdgeWorkers(settings, platform.streams.signal)
         platform.app.on_startup.append(workers.start)
         platform.app.on_shutdown.insert(0, workers.stop)
-        platform.app.on_startup.append(_freeze)
-        server.run(sockets=[workers.core_socket()])
-    else:
-        platform.app.on_startup.append(_freeze)
-        server.run()
+        sockets = [workers.core_socket()]
+    platform.app.on_startup.append(_freeze)
+    server.run(sockets=sockets)
 
 
 async def _freeze() -> None:

@@ -130,9 +130,11 @@ def main() -> None:
 
     async def start_watching() -> None:
         asyncio.get_running_loop().create_task(watch_parent())
-        gc_tuning.freeze()
 
-    app.local.on_startup.append(start_watching)
+    async def freeze() -> None:
+        gc_tuning.freeze()  # started: what lives now lives on
+
+    app.local.on_startup += [start_watching, freeze]
     log.info("edge worker %d serving %s:%d", os.getpid(), settings.host, settings.port)
     server.run(sockets=[sock])
 

@@ -263,12 +263,11 @@ class KinesisApi:
         entries = [new(Entry, (r["Data"], r.get("PartitionKey") or "", r.get("ExplicitHashKey")))
                    for r in params["Records"]]  # fmt: skip
         results = await self.service.put_records_async(stream_name(params), entries)
-        failed = sum(1 for r in results if r.error_code is not None)
-        if failed:
-            records = [_put_result(r) for r in results]
-        else:
-            records = [{"SequenceNumber": sequence, "ShardId": shard} for shard, sequence, _, _ in results]
-        return {"FailedRecordCount": failed, "Records": records, "EncryptionType": "NONE"}
+        return {
+            "FailedRecordCount": sum(1 for r in results if r.error_code is not None),
+            "Records": [_put_result(r) for r in results],
+            "EncryptionType": "NONE",
+        }
 
     async def get_shard_iterator(self, ctx: Any, params: Params) -> Params:
         try:

@@ -111,51 +111,14 @@ class RecordPuts:
         max_data = stream.max_record_kib * 1024
         starts, open_shards = self._routing(stream)
         ids = [s.id for s in open_shards]
-        routed = _route_plain(entries, starts, ids, max_data)
-        if routed is not None:
-            shard_ids, total = routed
-            if total > self.max_request_bytes:
-                raise InvalidArgument(f"Records size exceeds {self.max_request_bytes >> 20} MB limit")
-            if not self.quotas.applies(stream):
-                return _Routed(stream, shard_ids, None, [(e.partition_key, e.data) for e in entries])
-            sizes = [len(e.data) + len(e.partition_key.encode()) for e in entries]
-            return self._admit(stream, shard_ids, sizes, entries, many)
-        bisect_right = bisect.bisect_right
-        shard_ids: list[int] = []
-        sizes: list[int] = []
-        total = 0
-        # The hot loop of every put: per-record work kept to the checks, the MD5 and the bisect.
-        for n, entry in enumerate(entries, 1):
-            key = entry.partition_key
-            data = entry.data
-            if not key:
-                raise ValidationError(
-                    f"1 validation error detected: Value null at '{_where(n, many)}partitionKey' failed to"
-                    " satisfy constraint: Member must not be null"
-                )
-            if len(data) > max_data:
-                raise ValidationError(
-                    f"1 validation error detected: Value at '{_where(n, many)}data' failed to satisfy"
-                    f" constraint: Member must have length less than or equal to {max_data}"
-                )
-            encoded = key.encode()
-            size = len(data) + len(encoded)
-            total += size
-            explicit = entry.explicit_hash_key
-            point = hash_key_of(encoded) if explicit is None else _explicit(explicit)
-            shard_ids.append(ids[bisect_right(starts, point) - 1])
-            sizes.append(size)
-        if total > self.max_request_bytes:
+        shard_ids, sizes = _route_plain(entries, starts, ids, max_data) or _route_checked(
+            entries, starts, ids, max_data, many
+        )
+        if sum(sizes) > self.max_request_bytes:
             raise InvalidArgument(f"Records size exceeds {self.max_request_bytes >> 20} MB limit")
         # Quotas are taken only once the whole call is known to be valid.
         if not self.quotas.applies(stream):
             return _Routed(stream, shard_ids, None, [(e.partition_key, e.data) for e in entries])
-        return self._admit(stream, shard_ids, sizes, entries, many)
-
-    def _admit(
-        self, stream: Stream, shard_ids: list[int], sizes: list[int], entries: Sequence[Entry], many: bool
-    ) -> _Routed:
-        """Each record past its shard's write quota is throttled (a whole PutRecord is refused)."""
         throttled: list[bool] = []
         records: list[tuple[str, bytes]] = []
         for shard_id, size, entry in zip(shard_ids, sizes, entries, strict=True):
@@ -208,10 +171,10 @@ class RecordPuts:
 
 def _route_plain(
     entries: Sequence[Entry], starts: list[int], ids: list[int], max_data: int
-) -> tuple[list[int], int] | None:
-    """(shard id per entry, total size) for the usual batch, with no explicit hash keys, no empty
-    key and no record over the limit, computed by `map` at C speed: the MD5 and the bisect of up
-    to 500 keys a call. None for any other batch, which the checking loop words errors for."""
+) -> tuple[list[int], list[int]] | None:
+    """(shard id, size) per entry for the usual batch, with no explicit hash keys, no empty key and
+    no record over the limit, computed by `map` at C speed: the MD5 and the bisect of up to 500
+    keys a call. None for any other batch, which `_route_checked` words errors for."""
     keys = [e.partition_key for e in entries]
     data = [e.data for e in entries]
     if "" in keys or any(e.explicit_hash_key is not None for e in entries) or max(map(len, data)) > max_data:
@@ -222,7 +185,36 @@ def _route_plain(
     bounds = [start.to_bytes(16, "big") for start in starts]
     positions = map(bisect.bisect_right, repeat(bounds), digests)
     shard_ids = list(map(ids.__getitem__, map(_MINUS_ONE.__add__, positions)))
-    return shard_ids, sum(map(len, data)) + sum(map(len, encoded))
+    return shard_ids, list(map(operator.add, map(len, data), map(len, encoded)))
+
+
+def _route_checked(
+    entries: Sequence[Entry], starts: list[int], ids: list[int], max_data: int, many: bool
+) -> tuple[list[int], list[int]]:
+    """(shard id, size) per entry, record by record: the first bad one raises the error AWS words
+    for it; explicit hash keys are honoured."""
+    bisect_right = bisect.bisect_right
+    shard_ids: list[int] = []
+    sizes: list[int] = []
+    for n, entry in enumerate(entries, 1):
+        key = entry.partition_key
+        data = entry.data
+        if not key:
+            raise ValidationError(
+                f"1 validation error detected: Value null at '{_where(n, many)}partitionKey' failed to"
+                " satisfy constraint: Member must not be null"
+            )
+        if len(data) > max_data:
+            raise ValidationError(
+                f"1 validation error detected: Value at '{_where(n, many)}data' failed to satisfy"
+                f" constraint: Member must have length less than or equal to {max_data}"
+            )
+        encoded = key.encode()
+        explicit = entry.explicit_hash_key
+        point = hash_key_of(encoded) if explicit is None else _explicit(explicit)
+        shard_ids.append(ids[bisect_right(starts, point) - 1])
+        sizes.append(len(data) + len(encoded))
+    return shard_ids, sizes
 
 
 _MINUS_ONE = -1

@@ -77,8 +77,7 @@ class RecordAppender:
         rows = _rows(items)
         count = len(rows) // 3
         if not count:  # appends of no records: nothing to write
-            for item in items:
-                item.result = Appended([])
+            _hand_out(items, 0)
             return
         first = None
         for start in range(0, count, most):
@@ -87,9 +86,7 @@ class RecordAppender:
                 first = last - min(most, count) + 1
         if first is None or last != first + count - 1:  # a gap: something else inserted between
             raise ServiceError("stream record counters were not consecutive")
-        for item in items:
-            item.result = Appended(list(range(first, first + len(item.records))))
-            first += len(item.records)
+        _hand_out(items, first)
 
     def write_alone(self, conn: sqlite3.Connection, items: list[_Append]) -> bool:
         """Write the items as one statement outside any transaction, if they fit in one (else
@@ -98,10 +95,7 @@ class RecordAppender:
         if len(rows) // 3 > largest_chunk(conn, 3, extra=3):
             return False
         last = self._insert(conn, rows)
-        first = last - len(rows) // 3 + 1
-        for item in items:
-            item.result = Appended(list(range(first, first + len(item.records))))
-            first += len(item.records)
+        _hand_out(items, last - len(rows) // 3 + 1)
         return True
 
     def reset(self) -> None:
@@ -123,6 +117,13 @@ class RecordAppender:
         if len(found) < len(shards):
             raise StreamNotFound("The stream was deleted before its records could be stored.")
         raise ShardClosed()  # closed by a reshard committed before this write
+
+
+def _hand_out(items: list[_Append], first: int) -> None:
+    """Each item its counters, consecutive from `first` in queue order (as its rows were written)."""
+    for item in items:
+        item.result = Appended(list(range(first, first + len(item.records))))
+        first += len(item.records)
 
 
 def _rows(items: list[_Append]) -> list[Any]:
@@ -303,11 +304,11 @@ class SqliteStreamStore:
         seqs, sizes = reader.execute(_READ_SIZES, (shard_id, after, min_arrival_ms, max(0, limit))).fetchone()
         if seqs is None:
             return []
-        counters, lengths = seqs.split(","), [int(n) for n in sizes.split(",")]
-        last = int(counters[-1])
+        candidates, lengths = seqs.split(","), [int(n) for n in sizes.split(",")]
+        last = int(candidates[-1])
         if sum(lengths) > max_bytes:
             total = 0
-            for i, (seq, size) in enumerate(zip(counters, lengths, strict=True)):
+            for i, (seq, size) in enumerate(zip(candidates, lengths, strict=True)):
                 total += size
                 if i and total > max_bytes:
                     break
