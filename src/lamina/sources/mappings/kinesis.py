@@ -146,8 +146,7 @@ class KinesisSource:
         template = self._template(shard, role)
         raws = [r.raw for r in records]
         keys: list[str] = list(map(_key_of, raws))
-        joined = "".join(keys)
-        if joined.isascii() and joined.isprintable() and '"' not in joined and "\\" not in joined:
+        if _verbatim("".join(keys)):  # checked once for the whole batch
             quoted: Any = map(b'"%s"'.__mod__, map(str.encode, keys))  # nothing to escape
         else:
             quoted = map(_json_string, keys)
@@ -210,9 +209,14 @@ def _percent(text: str) -> str:
     return text.replace("%", "%%")
 
 
+def _verbatim(text: str) -> bool:
+    """Whether `json.dumps(text)` is `text` in quotes: printable ASCII without quote or backslash."""
+    return text.isascii() and text.isprintable() and '"' not in text and "\\" not in text
+
+
 def _json_string(text: str) -> bytes:
     """`json.dumps(text)` as bytes, without the call for the usual plain-ASCII partition key."""
-    if text.isascii() and text.isprintable() and '"' not in text and "\\" not in text:
+    if _verbatim(text):
         return b'"' + text.encode() + b'"'
     return json.dumps(text).encode()
 
