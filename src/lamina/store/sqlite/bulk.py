@@ -9,6 +9,12 @@ otherwise needs a statement journal (page copies, spilled to a temporary file pa
 Chunks have power-of-two sizes, so a handful of distinct statements serve every batch size (they
 stay in the connection's statement cache), and no statement has more than 999 parameters (the
 smallest limit an SQLite build may have).
+
+`execute_padded` goes further for the writer's hot batchers: one statement per batch (up to the
+connection's own parameter limit), padded with rows of NULLs to one of a few prepared sizes. Each
+statement is a hand-off of the interpreter lock, and under load a hand-off costs more than the
+statement's work (decision 0042), so a batch of 7 rows in one statement, not three (4 + 2 + 1),
+is what saves time.
 """
 
 from __future__ import annotations
@@ -38,6 +44,38 @@ def execute_rows(conn: sqlite3.Connection, head: str, width: int, params: Sequen
         changed += conn.execute(_sql(head, width, rows, tail), chunk).rowcount
         start = end
         count -= rows
+    return changed
+
+
+def execute_padded(conn: sqlite3.Connection, head: str, width: int, params: Sequence[Any], tail: str = "") -> int:
+    """Like `execute_rows` for an update or a delete, in as few statements as the connection's
+    parameter limit allows, each padded with rows of NULLs up to one of PADDED_SIZES.
+
+    The statement must match its rows with `=` or `IN`, which a NULL never satisfies, so the
+    padding changes nothing. Returns the number of rows the statements changed."""
+    return _padded(conn, head, width, params, tail, limited=False)
+
+
+def insert_padded(conn: sqlite3.Connection, head: str, width: int, params: Sequence[Any]) -> int:
+    """`head` (an `INSERT ... INTO table (columns)`) over `params`, rows of `width`, in order, as
+    `execute_padded` does. The rows are selected `FROM (VALUES ...) LIMIT n`: the padding comes
+    last and is cut off by the limit, so a real row of NULLs still meets the table's constraints."""
+    return _padded(conn, head + " SELECT * FROM (VALUES ", width, params, ") LIMIT ?", limited=True)
+
+
+def _padded(conn: sqlite3.Connection, head: str, width: int, params: Sequence[Any], tail: str, limited: bool) -> int:
+    count = len(params) // width
+    if count * width != len(params):
+        raise ValueError(f"{len(params)} parameters do not make rows of {width}")
+    most = largest_chunk(conn, width, extra=1 if limited else 0)
+    changed = 0
+    for first in range(0, count, most):
+        rows = min(most, count - first)
+        size = padded_size(rows)
+        chunk = params[first * width : (first + rows) * width] if rows < count else params
+        if size > rows or limited:
+            chunk = [*chunk, *(None,) * ((size - rows) * width), *((rows,) if limited else ())]
+        changed += conn.execute(_sql(head, width, size, tail), chunk).rowcount
     return changed
 
 

@@ -18,12 +18,13 @@ from typing import Any
 from lamina.errors import ResourceConflict
 from lamina.model.events import Condition, EventInvokeConfig, EventState, QueuedEvent, QueueStats
 from lamina.store.events import Enqueue, EventOp, Update
-from lamina.store.sqlite.bulk import MAX_PARAMETERS, execute_rows
+from lamina.store.sqlite.bulk import execute_padded, insert_padded
 from lamina.store.sqlite.database import Database
 
 _FIELDS = ("id", "function", "qualifier", "payload", "enqueued", "attempts", "next_attempt", "state",
            "last_error", "condition", "throttles")  # fmt: skip
-_INSERT = f"INSERT OR FAIL INTO async_events ({', '.join(_FIELDS)}) VALUES "
+_INSERT = f"INSERT OR FAIL INTO async_events ({', '.join(_FIELDS)})"
+_DELETE = "DELETE FROM async_events WHERE id IN (VALUES "
 _UPDATE = (
     "UPDATE OR FAIL async_events SET qualifier = ?, enqueued = ?, attempts = ?, next_attempt = ?, state = ?,"
     " last_error = ?, condition = ?, throttles = ? WHERE id = ?"
@@ -62,14 +63,12 @@ class EventWriter:
                 end += 1
             run = ops[start:end]
             if kind is Enqueue:
-                execute_rows(conn, _INSERT, len(_FIELDS), list(chain.from_iterable(_row(op.event) for op in run)))  # type: ignore[union-attr]
+                rows = list(chain.from_iterable(_row(op.event) for op in run))  # type: ignore[union-attr]
+                insert_padded(conn, _INSERT, len(_FIELDS), rows)
             elif kind is Update:
                 conn.executemany(_UPDATE, [_update_row(op.event) for op in run])  # type: ignore[union-attr]
             else:
-                ids = [op.id for op in run]  # type: ignore[union-attr]
-                for i in range(0, len(ids), MAX_PARAMETERS):
-                    chunk = ids[i : i + MAX_PARAMETERS]
-                    conn.execute(f"DELETE FROM async_events WHERE id IN ({', '.join('?' * len(chunk))})", chunk)
+                execute_padded(conn, _DELETE, 1, [op.id for op in run], ")")  # type: ignore[union-attr]
             start = end
 
     def reset(self) -> None:

@@ -11,13 +11,13 @@ from typing import Any
 
 from lamina.model.invocation import InvocationRecord, Outcome
 from lamina.store.base import CostRow
-from lamina.store.sqlite.bulk import execute_rows
+from lamina.store.sqlite.bulk import insert_padded
 from lamina.store.sqlite.database import Database
 
 # The columns are named after InvocationRecord's fields.
 _FIELDS = tuple(f.name for f in dataclasses.fields(InvocationRecord))
 _COLUMNS = ", ".join(_FIELDS)
-_INSERT = f"INSERT OR FAIL INTO invocations ({_COLUMNS}) VALUES "
+_INSERT = f"INSERT OR FAIL INTO invocations ({_COLUMNS})"
 _ROW = operator.attrgetter(*_FIELDS)  # record -> tuple of its fields; bool and StrEnum bind as int and str
 
 
@@ -25,7 +25,7 @@ class InvocationWriter:
     """Inserts the queued records of a batch in a few multi-row statements (a `writer.Batcher`)."""
 
     def write_batch(self, conn: sqlite3.Connection, items: list[InvocationRecord]) -> None:
-        execute_rows(conn, _INSERT, len(_FIELDS), list(chain.from_iterable(map(_ROW, items))))
+        insert_padded(conn, _INSERT, len(_FIELDS), list(chain.from_iterable(map(_ROW, items))))
 
     def reset(self) -> None:
         pass

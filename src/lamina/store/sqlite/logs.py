@@ -18,7 +18,7 @@ from lamina.store.base import (
     log_stream_exists,
     log_stream_not_found,
 )
-from lamina.store.sqlite.bulk import execute_rows
+from lamina.store.sqlite.bulk import execute_padded, execute_rows, insert_padded
 from lamina.store.sqlite.database import Database
 
 
@@ -284,7 +284,7 @@ def _group_id(conn: sqlite3.Connection, group: str) -> int:
     return int(row[0])
 
 
-_INSERT_EVENTS = "INSERT OR FAIL INTO log_events (group_id, stream_id, ts_ms, ingestion_ms, message) VALUES "
+_INSERT_EVENTS = "INSERT OR FAIL INTO log_events (group_id, stream_id, ts_ms, ingestion_ms, message)"
 # Rows of (stream id, first event ms, last event ms, bytes, ingestion ms). UPDATE FROM: SQLite 3.33.
 _UPDATE_STREAMS = (
     "UPDATE OR FAIL log_streams SET first_event_ms = min(coalesce(first_event_ms, v.column2), v.column2),"
@@ -362,14 +362,14 @@ class LogAppender:
                 stats[2] += size
         if not streams:
             return
-        execute_rows(conn, _INSERT_EVENTS, 5, rows)
+        insert_padded(conn, _INSERT_EVENTS, 5, rows)
         updates: list[int] = []
         group_bytes: dict[int, int] = {}
         for stream_id, (first, last, size, group_id) in streams.items():
             updates += (stream_id, first, last, size, now)
             group_bytes[group_id] = group_bytes.get(group_id, 0) + size
         if self.update_from:
-            changed = execute_rows(conn, _UPDATE_STREAMS, 5, updates, _UPDATE_STREAMS_TAIL)
+            changed = execute_padded(conn, _UPDATE_STREAMS, 5, updates, _UPDATE_STREAMS_TAIL)
         else:
             changed = sum(conn.execute(_UPDATE_STREAM, updates[i : i + 5]).rowcount for i in range(0, len(updates), 5))
         for group_id, size in group_bytes.items():
