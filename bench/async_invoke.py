@@ -408,7 +408,8 @@ def render(plan: Plan, lamina: Side, celery: Side | None, header: dict[str, str]
         "snapshots, no AOF; the worker acks on receipt). A side's **throughput** is its best rate over the loads. "
         "A closed loop of N clients accepts at most N / (time per request), and a durable acknowledgement waits "
         "for a group commit's fsync, so a small N measures Lamina's latency per request rather than how many "
-        "events it can accept; every load is shown for both sides. **Started events/s**: the events accepted "
+        "events it can accept; every load is shown for both sides. **Time per request**: the mean time a "
+        "client waited for each acceptance, N / (accepted events/s). **Started events/s**: the events accepted "
         "during a throughput phase (warm-up included) divided by the time until the last of them had started "
         "(the phase plus the backlog's drain). **Latency**: enqueue (client, before the call) to handler start, "
         f"{plan.paced_n} events sent at a fixed {plan.paced_threads} x {plan.paced_rate:g}/s (the threads "
@@ -420,15 +421,18 @@ def render(plan: Plan, lamina: Side, celery: Side | None, header: dict[str, str]
         "| requests in flight | " + " | ".join(f"{s.name.split(' (')[0]} accepted/s" for s in sides)
         + (" | Lamina / Celery" if celery else "")
         + " | " + " | ".join(f"{s.name.split(' (')[0]} started/s" for s in sides)
+        + " | " + " | ".join(f"{s.name.split(' (')[0]} time per request" for s in sides)
         + " | " + " | ".join(f"{s.name.split(' (')[0]} backlog drained in" for s in sides) + " |",
-        "|---:|" + "---:|" * (3 * len(sides) + (1 if celery else 0)),
+        "|---:|" + "---:|" * (4 * len(sides) + (1 if celery else 0)),
     ]  # fmt: skip
     for i, n in enumerate(plan.in_flight):
         at = [s.loads[i] for s in sides]
         row = [str(n), *(f"{x.accepted_per_s:,.0f}" for x in at)]
         if celery:
             row.append(_ratio(at[0].accepted_per_s, at[1].accepted_per_s))
-        row += [f"{x.processed_per_s:,.0f}" for x in at] + [f"{x.drain_s:.1f} s" for x in at]
+        row += [f"{x.processed_per_s:,.0f}" for x in at]
+        row += [_ms(1000 * n / x.accepted_per_s if x.accepted_per_s else None) for x in at]  # Little's law
+        row += [f"{x.drain_s:.1f} s" for x in at]
         lines.append("| " + " | ".join(row) + " |")
     lines += [
         "",

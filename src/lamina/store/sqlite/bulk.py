@@ -2,19 +2,14 @@
 
 `executemany` steps its statement once per row, and Python's sqlite3 releases and retakes the GIL
 about three times per row (counting parameters, stepping, resetting): under load each is a
-possible hand-off with the event loop's thread (futex calls, context switches). One
-`INSERT ... VALUES (...), (...), ...` per chunk of rows does the same work in one step. Callers
-write `INSERT OR FAIL` / `UPDATE OR FAIL`: a statement that changes many rows and may abort midway
-otherwise needs a statement journal (page copies, spilled to a temporary file past 64 KiB).
-Chunks have power-of-two sizes, so a handful of distinct statements serve every batch size (they
-stay in the connection's statement cache), and no statement has more than 999 parameters (the
-smallest limit an SQLite build may have).
-
-`execute_padded` goes further for the writer's hot batchers: one statement per batch (up to the
-connection's own parameter limit), padded with rows of NULLs to one of a few prepared sizes. Each
-statement is a hand-off of the interpreter lock, and under load a hand-off costs more than the
-statement's work (decision 0042), so a batch of 7 rows in one statement, not three (4 + 2 + 1),
-is what saves time.
+possible hand-off with the event loop's thread (futex calls, context switches), made while the
+writer holds SQLite's write lock (decision 0042). One `INSERT ... VALUES (...), (...), ...` does
+the same work in one step. A batch is written in one statement per chunk of rows, as many as
+the connection's parameter limit allows, padded with rows of NULLs to one of a few prepared sizes,
+so a handful of distinct statements serve every batch size (they stay in the connection's
+statement cache). Callers write `INSERT OR FAIL` / `UPDATE OR FAIL`: a statement that changes
+many rows and may abort midway otherwise needs a statement journal (page copies, spilled to a
+temporary file past 64 KiB).
 """
 
 from __future__ import annotations
@@ -25,31 +20,11 @@ import sqlite3
 from collections.abc import Sequence
 from typing import Any
 
-MAX_PARAMETERS = 999
-
-
-def execute_rows(conn: sqlite3.Connection, head: str, width: int, params: Sequence[Any], tail: str = "") -> int:
-    """Run `head + "(?, ...), (?, ...), ..." + tail` over `params`, a flat list of rows of `width`.
-
-    Returns the number of rows the statements changed."""
-    count = len(params) // width
-    if count * width != len(params):
-        raise ValueError(f"{len(params)} parameters do not make rows of {width}")
-    most = _largest_chunk(width)
-    start = changed = 0
-    while count:
-        rows = min(most, 1 << (count.bit_length() - 1))  # the largest power of two that fits
-        end = start + rows * width
-        chunk = params[start:end] if start or end < len(params) else params
-        changed += conn.execute(_sql(head, width, rows, tail), chunk).rowcount
-        start = end
-        count -= rows
-    return changed
-
 
 def execute_padded(conn: sqlite3.Connection, head: str, width: int, params: Sequence[Any], tail: str = "") -> int:
-    """Like `execute_rows` for an update or a delete, in as few statements as the connection's
-    parameter limit allows, each padded with rows of NULLs up to one of PADDED_SIZES.
+    """Run `head + "(?, ...), (?, ...), ..." + tail` over `params`, a flat list of rows of `width`,
+    for an update or a delete: in as few statements as the connection's parameter limit allows,
+    each padded with rows of NULLs up to one of PADDED_SIZES.
 
     The statement must match its rows with `=` or `IN`, which a NULL never satisfies, so the
     padding changes nothing. Returns the number of rows the statements changed."""
@@ -77,11 +52,6 @@ def _padded(conn: sqlite3.Connection, head: str, width: int, params: Sequence[An
             chunk = [*chunk, *(None,) * ((size - rows) * width), *((rows,) if limited else ())]
         changed += conn.execute(_sql(head, width, size, tail), chunk).rowcount
     return changed
-
-
-@functools.cache
-def _largest_chunk(width: int) -> int:
-    return 1 << ((MAX_PARAMETERS // width).bit_length() - 1)
 
 
 @functools.cache

@@ -18,7 +18,7 @@ from lamina.store.base import (
     log_stream_exists,
     log_stream_not_found,
 )
-from lamina.store.sqlite.bulk import execute_padded, execute_rows, insert_padded
+from lamina.store.sqlite.bulk import execute_padded, insert_padded
 from lamina.store.sqlite.database import Database
 
 
@@ -256,7 +256,7 @@ class SqliteLogStore:
             freed: dict[int, int] = {}
             for _, stream_id, size in rows:
                 freed[stream_id] = freed.get(stream_id, 0) + size
-            execute_rows(conn, "DELETE FROM log_events WHERE id IN (VALUES ", 1, [r[0] for r in rows], ")")
+            execute_padded(conn, "DELETE FROM log_events WHERE id IN (VALUES ", 1, [r[0] for r in rows], ")")
             conn.executemany(
                 "UPDATE log_streams SET stored_bytes = max(0, stored_bytes - ?) WHERE id = ?",
                 [(size, stream_id) for stream_id, size in freed.items()],

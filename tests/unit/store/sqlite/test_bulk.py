@@ -1,6 +1,5 @@
-"""execute_rows: many rows per statement, in order, in power-of-two chunks under the parameter limit;
-execute_padded: one padded statement per chunk, the padding changing nothing;
-the padded sizes and chunk limits of one-statement inserts."""
+"""insert_padded and execute_padded: one padded statement per chunk of rows, in order, the padding
+changing nothing; the padded sizes and chunk limits."""
 
 from __future__ import annotations
 
@@ -9,10 +8,8 @@ import sqlite3
 import pytest
 
 from lamina.store.sqlite.bulk import (
-    MAX_PARAMETERS,
     PADDED_SIZES,
     execute_padded,
-    execute_rows,
     insert_padded,
     largest_chunk,
     padded_size,
@@ -24,38 +21,6 @@ def conn():
     c = sqlite3.connect(":memory:", isolation_level=None)
     c.execute("CREATE TABLE t (id INTEGER PRIMARY KEY, a, b, c)")
     return c
-
-
-@pytest.mark.parametrize("count", [0, 1, 2, 3, 7, 64, 249, 250, 333, 1000])
-def test_inserts_every_row_in_order(conn, count):
-    statements: list[str] = []
-    conn.set_trace_callback(statements.append)
-    params = [v for i in range(count) for v in (i, f"b{i}", None)]
-    assert execute_rows(conn, "INSERT INTO t (a, b, c) VALUES ", 3, params) == count
-    conn.set_trace_callback(None)
-    assert conn.execute("SELECT a, b, c FROM t ORDER BY id").fetchall() == [(i, f"b{i}", None) for i in range(count)]
-    sizes = [s.count("(") - 1 for s in statements]  # expanded SQL: "(a, b, c) VALUES (0, 'b0', NULL), ..."
-    assert sum(sizes) == count
-    assert all(n & (n - 1) == 0 and n * 3 <= MAX_PARAMETERS for n in sizes)  # powers of two, under the limit
-    assert len(statements) == bin(count % 256).count("1") + count // 256  # 333 = 256 + 64 + 8 + 4 + 1
-
-
-def test_returns_the_rows_changed_and_takes_a_tail(conn):
-    execute_rows(conn, "INSERT INTO t (a, b, c) VALUES ", 3, [1, 0, 0, 2, 0, 0, 3, 0, 0])
-    changed = execute_rows(
-        conn,
-        "UPDATE t SET b = v.column2 FROM (VALUES ",
-        2,
-        [1, "x", 3, "z", 99, "none"],
-        ") AS v WHERE t.a = v.column1",
-    )
-    assert changed == 2
-    assert conn.execute("SELECT a, b FROM t ORDER BY a").fetchall() == [(1, "x"), (2, 0), (3, "z")]
-
-
-def test_refuses_a_partial_row(conn):
-    with pytest.raises(ValueError):
-        execute_rows(conn, "INSERT INTO t (a, b, c) VALUES ", 3, [1, 2])
 
 
 def test_padded_sizes_hold_any_count_with_little_waste():
@@ -71,7 +36,7 @@ def test_largest_chunk_respects_the_connections_variable_limit(conn):
     assert largest_chunk(conn, 3, extra=3) == 256 and largest_chunk(conn, 5) == 192
 
 
-@pytest.mark.parametrize("count", [1, 2, 3, 7, 64, 333, 1024, 1025, 2500])
+@pytest.mark.parametrize("count", [0, 1, 2, 3, 7, 64, 333, 1024, 1025, 2500])
 def test_padded_inserts_every_row_in_order_in_one_statement_per_chunk(conn, count):
     statements: list[str] = []
     conn.set_trace_callback(statements.append)
@@ -85,7 +50,7 @@ def test_padded_inserts_every_row_in_order_in_one_statement_per_chunk(conn, coun
 
 
 def test_padded_updates_and_deletes_ignore_the_padding(conn):
-    execute_rows(conn, "INSERT INTO t (a, b, c) VALUES ", 3, [1, 0, 0, 2, 0, 0, 3, 0, 0, 4, 0, 0])
+    insert_padded(conn, "INSERT INTO t (a, b, c)", 3, [1, 0, 0, 2, 0, 0, 3, 0, 0, 4, 0, 0])
     head, tail = "UPDATE t SET b = v.column2 FROM (VALUES ", ") AS v WHERE t.a = v.column1"
     assert execute_padded(conn, head, 2, [1, "x", 3, "z", 99, "none"], tail) == 2  # 3 rows padded to 3, then 4
     assert execute_padded(conn, head, 2, [1, "y", 2, "y", 3, "y", 4, "y", 5, "y"], tail) == 4  # 5 padded to 6
@@ -113,3 +78,14 @@ def test_padded_inserts_keep_real_rows_of_nulls_and_their_constraint_errors(conn
 def test_padded_refuses_a_partial_row(conn):
     with pytest.raises(ValueError):
         insert_padded(conn, "INSERT INTO t (a, b, c)", 3, [1, 2])
+
+
+def test_padded_statements_split_at_an_old_sqlites_parameter_limit(conn):
+    conn.setlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER, 999)
+    statements: list[str] = []
+    conn.set_trace_callback(statements.append)
+    assert insert_padded(conn, "INSERT INTO t (a, b, c)", 3, [v for i in range(700) for v in (i, None, None)]) == 700
+    assert execute_padded(conn, "DELETE FROM t WHERE a IN (VALUES ", 1, list(range(0, 700, 2)), ")") == 350
+    conn.set_trace_callback(None)
+    assert len(statements) == 3 + 1  # 700 rows of 3 (+ the limit) in chunks of 256; 350 ids in one
+    assert [a for (a,) in conn.execute("SELECT a FROM t ORDER BY id")] == list(range(1, 700, 2))
