@@ -1,6 +1,6 @@
 """Async invocation benchmark: Lamina's Event invokes next to Celery on a Redis broker.
 
-    .venv/bin/python bench/async_invoke.py           # full run (~3 minutes); section in docs/benchmarks.md
+    .venv/bin/python bench/async_invoke.py           # full run (~8 minutes); section in docs/benchmarks.md
     .venv/bin/python bench/async_invoke.py --quick   # a smoke run, printed only
 
 Needs the `bench` extra (`pip install -e '.[bench]'`: celery, redis) and Debian's redis-server.
