@@ -1,7 +1,7 @@
 """EventStore on SQLite: the durable queue of Event invocations and the EventInvokeConfigs.
 
 Queue ops go through one Batcher on the shared writer, so a burst of concurrent Event invokes
-is inserted with a few multi-row statements and acknowledged by one COMMIT. Only transitions
+is inserted with one multi-row statement and acknowledged by one COMMIT. Only transitions
 that must survive a crash are written: an event's insert, its reschedule after a failed attempt,
 its failure, its deletion once done. Claiming an event to run it is not written (see
 model/events.py EventState): the row stays 'queued', so a crash mid-run simply runs it again.

@@ -22,7 +22,7 @@ _ROW = operator.attrgetter(*_FIELDS)  # record -> tuple of its fields; bool and 
 
 
 class InvocationWriter:
-    """Inserts the queued records of a batch in a few multi-row statements (a `writer.Batcher`)."""
+    """Inserts the queued records of a batch in one padded multi-row statement (a `writer.Batcher`; bulk.py)."""
 
     def write_batch(self, conn: sqlite3.Connection, items: list[InvocationRecord]) -> None:
         insert_padded(conn, _INSERT, len(_FIELDS), list(chain.from_iterable(map(_ROW, items))))

@@ -307,7 +307,7 @@ class StaleIds(ServiceError):
 class LogAppender:
     """Writes the queued appends of a batch (a `writer.Batcher`; runs on the writer thread only).
 
-    Per batch: the events of all the appends in a few multi-row inserts, in queue order (ids are
+    Per batch: the events of all the appends in one padded multi-row insert, in queue order (ids are
     commit order, as before); one multi-row update of the streams written to (first and last
     event time, bytes: summed over the batch first); one update per group. Group and stream ids
     are cached: the writer thread is the database's only writer, and it calls `reset()` whenever

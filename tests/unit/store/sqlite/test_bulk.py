@@ -52,23 +52,20 @@ def test_padded_inserts_every_row_in_order_in_one_statement_per_chunk(conn, coun
 def test_padded_updates_and_deletes_ignore_the_padding(conn):
     insert_padded(conn, "INSERT INTO t (a, b, c)", 3, [1, 0, 0, 2, 0, 0, 3, 0, 0, 4, 0, 0])
     head, tail = "UPDATE t SET b = v.column2 FROM (VALUES ", ") AS v WHERE t.a = v.column1"
-    assert execute_padded(conn, head, 2, [1, "x", 3, "z", 99, "none"], tail) == 2  # 3 rows padded to 3, then 4
+    assert execute_padded(conn, head, 2, [1, "x", 3, "z", 99, "none"], tail) == 2  # 3 rows: no padding
     assert execute_padded(conn, head, 2, [1, "y", 2, "y", 3, "y", 4, "y", 5, "y"], tail) == 4  # 5 padded to 6
     assert conn.execute("SELECT a, b FROM t ORDER BY a").fetchall() == [(1, "y"), (2, "y"), (3, "y"), (4, "y")]
-    assert execute_padded(conn, "DELETE FROM t WHERE a IN (VALUES ", 1, [2, 4, 5], ")") == 2  # 3 padded to 3, 4
+    assert execute_padded(conn, "DELETE FROM t WHERE a IN (VALUES ", 1, [2, 4, 5, 6, 7], ")") == 2  # 5 padded to 6
     assert conn.execute("SELECT a FROM t ORDER BY a").fetchall() == [(1,), (3,)]
 
 
 def test_padded_inserts_keep_real_rows_of_nulls_and_their_constraint_errors(conn):
     conn.execute("CREATE TABLE strict (a NOT NULL, b)")
-    insert_padded(
-        conn, "INSERT INTO t (a, b, c)", 3, [None, None, None, 1, 2, 3, None, None, None]
-    )  # 3 rows, padded to 3
+    nulls = [None, None, None]
+    insert_padded(conn, "INSERT INTO t (a, b, c)", 3, [*nulls, 1, 2, 3, *nulls, 4, 5, 6, *nulls])  # 5 padded to 6
     assert conn.execute("SELECT a, b, c FROM t ORDER BY id").fetchall() == [
-        (None, None, None),
-        (1, 2, 3),
-        (None, None, None),
-    ]
+        (None, None, None), (1, 2, 3), (None, None, None), (4, 5, 6), (None, None, None)
+    ]  # fmt: skip
     insert_padded(conn, "INSERT INTO strict (a, b)", 2, [1, None, 2, None, 3, None, 4, None, 5, None])  # 5 padded to 6
     assert conn.execute("SELECT count(*) FROM strict").fetchone() == (5,)  # the padding row was not inserted
     with pytest.raises(sqlite3.IntegrityError):
