@@ -452,7 +452,7 @@ def render(plan: Plan, lamina: Side, celery: Side | None, header: dict[str, str]
     for side in sides:
         if side.rounds:
             lines.append(f"- Rounds, {side.name}: {'; '.join(side.rounds)}.")
-    if celery and lamina.latency and celery.latency:
+    if celery and celery.loads[0].accepted_per_s and celery.peak().accepted_per_s and lamina.latency and celery.latency:
         t_ratio = lamina.peak().accepted_per_s / celery.peak().accepted_per_s
         low = lamina.loads[0].accepted_per_s / celery.loads[0].accepted_per_s
         l_ratio = lamina.latency.p50 / celery.latency.p50 if celery.latency.p50 else float("nan")
