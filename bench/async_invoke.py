@@ -391,6 +391,11 @@ def _ms(value: float | None) -> str:
 def render(plan: Plan, lamina: Side, celery: Side | None, header: dict[str, str]) -> str:
     sides = [lamina, *([celery] if celery else [])]
     loads = ", ".join(str(n) for n in plan.in_flight)
+    short = [side.name.split(" (")[0] for side in sides]
+    columns = ["requests in flight", *(f"{name} accepted/s" for name in short),
+               *(["Lamina / Celery"] if celery else []),
+               *(f"{name} {what}" for what in ("started/s", "time per request", "backlog drained in")
+                 for name in short)]  # fmt: skip
     lines = [
         "## Asynchronous invocation: Lamina vs Celery on Redis",
         "",
@@ -418,12 +423,8 @@ def render(plan: Plan, lamina: Side, celery: Side | None, header: dict[str, str]
         f"{header['rounds']} round(s) (a fresh server, worker and broker each round, the two sides alternating); "
         "the rounds are listed below the tables.",
         "",
-        "| requests in flight | " + " | ".join(f"{s.name.split(' (')[0]} accepted/s" for s in sides)
-        + (" | Lamina / Celery" if celery else "")
-        + " | " + " | ".join(f"{s.name.split(' (')[0]} started/s" for s in sides)
-        + " | " + " | ".join(f"{s.name.split(' (')[0]} time per request" for s in sides)
-        + " | " + " | ".join(f"{s.name.split(' (')[0]} backlog drained in" for s in sides) + " |",
-        "|---:|" + "---:|" * (4 * len(sides) + (1 if celery else 0)),
+        "| " + " | ".join(columns) + " |",
+        "|" + "---:|" * len(columns),
     ]  # fmt: skip
     for i, n in enumerate(plan.in_flight):
         at = [s.loads[i] for s in sides]
